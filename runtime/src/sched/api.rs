@@ -1,0 +1,1 @@
+//! Placeholder for the public API; filled by the scheduler core.
