@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of the fuzz targets (committed; rerun only to change it).
 
-corpus/elf/crafted-x86_64: a minimal ELF64 with three SDT notes whose link-time
+corpus/elf/crafted-x86_64: a minimal ELF64 with four SDT notes (one a goro
+probe the catalog does not have) whose link-time
 .stapsdt.base (0x400004) differs from the section's address (0x400104), as after
 prelinking, so every site moves by 0x100. probes/tests/fuzz_corpus.rs checks the
 reader's view of it.
@@ -33,6 +34,7 @@ def crafted_elf():
         note(b"stapsdt\0", 3, sdt_desc(0x400002, 0x400004, 0x400003, "demo", "sema",
                                           "-4@$-7 1@%ah 8@-8(%rbp)")),
         note(b"stapsdt\0", 3, sdt_desc(0x400003, 0x400004, 0, "demo", "sib", "8@-8(%rax,%rbx,4)")),
+        note(b"stapsdt\0", 3, sdt_desc(0x400000, 0x400004, 0, "goro", "not_in_catalog", "-4@%edi")),
     ])
     shstr = b"\0.text\0.stapsdt.base\0.note.stapsdt\0.shstrtab\0"
     shstr_off = note_off + len(notes)

@@ -1,6 +1,6 @@
 //! The probe catalog: the contract between the runtime's probe sites and the tools.
 //!
-//! Everything about a probe is written once, in the [`probes!`] table below: its name, the
+//! Everything about a probe is written once, in the `probes!` table below: its name, the
 //! order, names, types and meanings of its arguments, and how a decoder prints each argument.
 //! Adding a probe is adding one entry; the runtime then gets `probe::<name>()` and decoders see
 //! it in [`CATALOG`]. Removing, renaming or reordering anything is an incompatible change:
@@ -268,7 +268,7 @@ code_tables! {
         DEAD = 4 => "_Pdead",
     }
 
-    /// Why a P changed status: the `reason` of [`probe::p_status`](crate::probe::p_status).
+    /// Why a P changed status: the `reason` of [`probe::p_status`].
     pub mod reason("reason") {
         /// The P was created (by the first procresize).
         INIT = 0 => "init",
@@ -307,7 +307,7 @@ code_tables! {
         START_WORLD = 15 => "start_world",
     }
 
-    /// Why the world was stopped: the `reason` of [`probe::stw_begin`](crate::probe::stw_begin).
+    /// Why the world was stopped: the `reason` of [`probe::stw_begin`].
     pub mod stw_reason("stw_reason") {
         /// Asked for by user code (`goro::stop_the_world`-style API).
         USER = 0 => "user",
@@ -318,7 +318,7 @@ code_tables! {
     }
 
     /// What handoffp did with a P whose M is about to block, in the order it checks: the
-    /// `decision` of [`probe::handoff_p`](crate::probe::handoff_p). The first three come before
+    /// `decision` of [`probe::handoff_p`]. The first three come before
     /// the stop-the-world check; that ordering is part of golang/go#38931.
     pub mod handoff("handoff") {
         /// The P's local run queue or the global queue has work: start an M for the P.
@@ -334,7 +334,7 @@ code_tables! {
         IDLE_LIST = 4 => "idle_list",
     }
 
-    /// How a syscall ended: the `kind` of [`probe::syscall_exit`](crate::probe::syscall_exit).
+    /// How a syscall ended: the `kind` of [`probe::syscall_exit`].
     pub mod syscall_exit_kind("syscall_exit_kind") {
         /// The M took its old P back, still in `_Psyscall`.
         FAST = 0 => "fast",

@@ -54,7 +54,7 @@ fn the_crafted_elf_reads_as_designed() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/elf/crafted-x86_64");
     let file = read_elf(&std::fs::read(path).unwrap()).unwrap();
     let p = &file.probes;
-    assert_eq!(p.len(), 3);
+    assert_eq!(p.len(), 4);
     // The notes say .stapsdt.base is at 0x400004; the section is at 0x400104: all move by 0x100.
     assert_eq!(
         (p[0].provider.as_str(), p[0].name.as_str()),
@@ -73,4 +73,8 @@ fn the_crafted_elf_reads_as_designed() {
     assert!(matches!(specs[1].loc, ArgLoc::Reg(r) if r.full == "rax" && r.shift == 8));
     assert!(matches!(specs[2].loc, ArgLoc::Mem { base, disp: -8 } if base.full == "rbp"));
     assert!(matches!(p[2].specs(), Err(SpecError::Unsupported { .. })));
+    assert_eq!(
+        (p[3].name.as_str(), p[3].file_offset),
+        ("not_in_catalog", Some(0x100))
+    );
 }

@@ -200,8 +200,8 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn unsupported_argument_specs_are_shown_not_fatal() {
-    // Crafted by probes/fuzz/make_seeds.py: goro:stw_end, a demo probe with a semaphore and
-    // a demo probe whose spec uses an indexed address.
+    // Crafted by probes/fuzz/make_seeds.py: goro:stw_end, a demo probe with a semaphore, a
+    // demo probe whose spec uses an indexed address, and a goro probe the catalog lacks.
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../probes/fuzz/corpus/elf/crafted-x86_64"
