@@ -123,13 +123,13 @@ impl Sched {
             // SAFETY: Ms live as long as the runtime.
             unsafe { m.as_ref() }.map(|m| m.id)
         };
-        let idle: Vec<*const M> = self.inner.raw_lock().try_lock().then(|| {
+        let idle: Vec<*const M> = if self.inner.raw_lock().try_lock() { {
             // SAFETY: try_lock succeeded; released right below.
             let v = unsafe { self.inner.get_unchecked() }.midle.clone();
             // SAFETY: held.
             unsafe { self.inner.raw_lock().unlock() };
             v
-        }).unwrap_or_default();
+        } } else { Default::default() };
         let msnap: Vec<MSnapshot> = ms
             .iter()
             .map(|m| MSnapshot {

@@ -82,15 +82,27 @@ pub(crate) fn lock_counts() -> (u32, u32) {
 
 fn dolock(m: &M) {
     let g = m.curg().expect("on a goroutine");
+    super::probe::lock_os_thread(
+        g.id.load(Ordering::Relaxed),
+        m.id,
+        m.locked_ext.load(Ordering::Relaxed),
+        m.locked_int.load(Ordering::Relaxed),
+    );
     m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
     g.lockedm.store(m as *const M as *mut M, Ordering::Relaxed);
 }
 
 fn dounlock(m: &M) {
+    let g = m.curg().expect("on a goroutine");
+    super::probe::unlock_os_thread(
+        g.id.load(Ordering::Relaxed),
+        m.id,
+        m.locked_ext.load(Ordering::Relaxed),
+        m.locked_int.load(Ordering::Relaxed),
+    );
     if m.is_locked() {
         return;
     }
-    let g = m.curg().expect("on a goroutine");
     m.lockedg.store(std::ptr::null_mut(), Ordering::Relaxed);
     g.lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
 }
@@ -162,6 +174,7 @@ impl Sched {
             return false;
         }
         m.exited.store(true, Ordering::Release);
+        super::probe::m_exit(m.id, m.tid.load(Ordering::Relaxed) as u32);
         self.inner.with(|s| {
             self.mlive.fetch_sub(1, Ordering::SeqCst);
             self.checkdead(s);

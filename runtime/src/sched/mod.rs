@@ -48,6 +48,9 @@ pub(crate) mod sysmon;
 pub(crate) mod template;
 pub(crate) mod timers;
 
+/// The probe functions, one per catalog entry (see `goro-probes`).
+pub(crate) use goro_probes::probe;
+
 use std::collections::VecDeque;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -123,10 +126,13 @@ pub(crate) struct Sched {
     /// Held by whoever stops the world (Go's worldsema); goroutines queue on it.
     pub(crate) worldsema: Sema,
     pub(crate) stw_seq: AtomicU64,
+    // Boxed: Ms are addressed by raw pointer and must never move.
+    #[allow(clippy::vec_box)]
     pub(crate) allm: Locked<Vec<Box<M>>>,
     pub(crate) mnext: AtomicU64,
     pub(crate) goidgen: AtomicU64,
     pub(crate) ngoroutines: AtomicI64,
+    #[allow(clippy::vec_box)]
     pub(crate) gfree: Locked<Vec<Box<G>>>,
     /// The idle M sleeping until the earliest timer, and that deadline (0 = computing it).
     pub(crate) timer_waiter: AtomicPtr<M>,

@@ -30,9 +30,6 @@ impl Note {
         }
     }
 
-    pub(crate) fn is_woken(&self) -> bool {
-        self.key.load(Ordering::Acquire) != 0
-    }
 
     pub(crate) fn sleep(&self) {
         while self.key.load(Ordering::Acquire) == 0 {

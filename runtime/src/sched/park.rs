@@ -54,17 +54,14 @@ pub(crate) fn ready(g: GRef) {
     // SAFETY: a G's runtime outlives the G (it holds Gs in its pools).
     let sched = unsafe { &*gg.sched.load(Ordering::Relaxed) };
     gg.cas_status(GStatus::Waiting, GStatus::Runnable);
-    if let Some(m) = current_m() {
-        if std::ptr::eq(m.sched, sched) {
-            if let Some(p) = m.p() {
-                if p.status() == super::pstatus::PStatus::Running {
+    if let Some(m) = current_m()
+        && std::ptr::eq(m.sched, sched)
+            && let Some(p) = m.p()
+                && p.status() == super::pstatus::PStatus::Running {
                     sched.runqput(p, g, true);
                     sched.wakep();
                     return;
                 }
-            }
-        }
-    }
     sched.globrunqput(g);
     sched.wakep();
 }

@@ -42,6 +42,11 @@ fn preempt_now(m: &M) {
     }
     let g = m.curg().expect("preempt_now: a G is running");
     g.preempt.store(false, Ordering::Relaxed);
+    super::probe::preempted(
+        g.id.load(Ordering::Relaxed),
+        m.p().map_or(goro_probes::P_NONE, |p| p.id),
+        m.id,
+    );
     // SAFETY: we are on the current G's stack.
     unsafe { g.mcall(Switch::Preempted) };
 }
@@ -75,6 +80,9 @@ impl Sched {
         }
         // SAFETY: as above.
         unsafe { (*g).preempt.store(true, Ordering::Release) };
+        // SAFETY: as above.
+        let (gid, mid) = unsafe { ((*g).id.load(Ordering::Relaxed), (*m).id) };
+        super::probe::preempt_request(gid, p.id, mid);
         self.stats.preempt_requests.fetch_add(1, Ordering::Relaxed);
         true
     }

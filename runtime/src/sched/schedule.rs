@@ -154,19 +154,17 @@ impl Sched {
             timers::run_expired(p, now, |g| self.ready_on(p, g));
 
             // Fairness: now and then look at the global queue first.
-            if p.schedtick.load(Ordering::Relaxed) % 61 == 0 && self.runqsize.load(Ordering::Relaxed) > 0 {
-                if let Some(g) = self.inner.with(|s| self.globrunqget(s, p, 1)) {
+            if p.schedtick.load(Ordering::Relaxed) % 61 == 0 && self.runqsize.load(Ordering::Relaxed) > 0
+                && let Some(g) = self.inner.with(|s| self.globrunqget(s, p, 1)) {
                     return Some((g, false));
                 }
-            }
             if let Some((g, inherit)) = p.runq.pop() {
                 return Some((GRef(g), inherit));
             }
-            if self.runqsize.load(Ordering::SeqCst) > 0 {
-                if let Some(g) = self.inner.with(|s| self.globrunqget(s, p, 0)) {
+            if self.runqsize.load(Ordering::SeqCst) > 0
+                && let Some(g) = self.inner.with(|s| self.globrunqget(s, p, 0)) {
                     return Some((g, false));
                 }
-            }
 
             // Steal, as a spinning M — if not too many are spinning already.
             let procs = self.procs() as u32;
@@ -216,13 +214,12 @@ impl Sched {
             if m.spinning.load(Ordering::Relaxed) {
                 m.spinning.store(false, Ordering::Relaxed);
                 self.nmspinning.fetch_sub(1, Ordering::SeqCst);
-                if self.allp().any(|p2| !p2.runq.is_empty()) || self.runqsize.load(Ordering::SeqCst) > 0 {
-                    if let Some(p2) = self.inner.with(|s| self.pidleget(s)) {
+                if (self.allp().any(|p2| !p2.runq.is_empty()) || self.runqsize.load(Ordering::SeqCst) > 0)
+                    && let Some(p2) = self.inner.with(|s| self.pidleget(s)) {
                         self.acquirep(m, p2);
                         m.spinning.store(true, Ordering::Relaxed);
                         self.nmspinning.fetch_add(1, Ordering::SeqCst);
                     }
-                }
             }
             // Loop: without a P the top of the loop parks the M.
         }
@@ -239,13 +236,12 @@ impl Sched {
         }
         if !got {
             let next = self.earliest_timer();
-            if next != 0 && next <= self.nanotime() {
-                if let Some(p) = self.inner.with(|s| self.pidleget(s)) {
+            if next != 0 && next <= self.nanotime()
+                && let Some(p) = self.inner.with(|s| self.pidleget(s)) {
                     self.acquirep(m, p);
                     m.spinning.store(true, Ordering::Relaxed);
                     self.nmspinning.fetch_add(1, Ordering::SeqCst);
                 }
-            }
         }
         true
     }

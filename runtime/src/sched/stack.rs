@@ -38,9 +38,6 @@ impl GStack {
         (self.limit, self.limit + self.guard)
     }
 
-    pub(crate) fn usable(&self) -> usize {
-        self.base - self.limit - self.guard
-    }
 }
 
 // SAFETY: `base`/`limit` bound a mapping owned by the StackPool that outlives every GStack it
@@ -83,9 +80,6 @@ impl StackPool {
         }
     }
 
-    pub(crate) fn stack_size(&self) -> usize {
-        self.usable
-    }
 
     /// A fresh stack. Failing to map memory is fatal, as in Go ("out of memory").
     pub(crate) fn alloc(&self) -> GStack {

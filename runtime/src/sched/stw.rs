@@ -50,6 +50,8 @@ impl StwReason {
 }
 
 const WAIT_ROUND: Duration = Duration::from_micros(100);
+/// `stw_wait` fires on the first round without progress and then every this many (100ms).
+const STW_WAIT_EVERY: u32 = 1000;
 
 impl Sched {
     /// Stops every P but the caller's. The caller is a goroutine holding a P, with `worldsema`
@@ -64,6 +66,7 @@ impl Sched {
             self.stw_reason.store(reason as u32, Ordering::Relaxed);
             self.stw_start.store(self.nanotime(), Ordering::Relaxed);
             self.stw_current.store(id, Ordering::Release);
+            super::probe::stw_begin(id, reason as u8, self.procs() as u32, self.procs() as u32);
             // Our own P: stopped, but still ours to use.
             pstatus::set_status(own, PStatus::Running, PStatus::GcStop, m.id, Reason::StwOwn);
             self.stopwait.fetch_sub(1, Ordering::SeqCst);
@@ -85,6 +88,8 @@ impl Sched {
             self.stopwait.load(Ordering::SeqCst) > 0
         });
         if wait {
+            let mut last = i32::MIN;
+            let mut quiet_rounds = 0u32;
             loop {
                 if self.stopnote.sleep_timeout(WAIT_ROUND) {
                     self.stopnote.clear();
@@ -94,6 +99,18 @@ impl Sched {
                     continue;
                 }
                 self.preemptall();
+                // Rounds that made no progress, at most one probe per STW_WAIT_EVERY rounds:
+                // a hung stop-the-world keeps saying so without flooding the ring buffer.
+                let now = self.stopwait.load(Ordering::SeqCst);
+                if now == last {
+                    quiet_rounds += 1;
+                    if quiet_rounds % STW_WAIT_EVERY == 1 {
+                        super::probe::stw_wait(id, now.max(0) as u32);
+                    }
+                } else {
+                    last = now;
+                    quiet_rounds = 0;
+                }
             }
         }
         if !self.is_shutdown() {
@@ -107,8 +124,10 @@ impl Sched {
                 }
             }
         }
+        let ns = start.elapsed().as_nanos() as u64;
         self.stats.stws.fetch_add(1, Ordering::Relaxed);
-        self.stats.stw_stop_ns.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.stats.stw_stop_ns.fetch_add(ns, Ordering::Relaxed);
+        super::probe::stw_stopped(id, ns);
         id
     }
 
@@ -119,7 +138,8 @@ impl Sched {
             let procs = if s.newprocs != 0 { std::mem::take(&mut s.newprocs) } else { self.procs() as u32 };
             let with_work = self.procresize(s, m, procs);
             self.gcwaiting.store(false, Ordering::SeqCst);
-            self.stw_current.store(0, Ordering::Release);
+            let id = self.stw_current.swap(0, Ordering::AcqRel);
+            super::probe::stw_end(id);
             with_work
         });
         for p in with_work {
@@ -134,6 +154,7 @@ impl Sched {
     pub(crate) fn procresize<'a>(&'a self, s: &mut SchedInner, m: &M, n: u32) -> Vec<&'a P> {
         let old = self.procs() as u32;
         let n = n.clamp(1, super::MAX_PROCS as u32);
+        super::probe::procresize(old, n);
         // New Ps come into existence stopped.
         for i in 0..n as usize {
             let p = self.p_or_create(i);

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use super::g::{GRef, GStatus, Switch};
 use super::m::{current_m, M};
 use super::pstatus::{self, PStatus, Reason};
-use super::Sched;
+use super::{probe, Sched};
 
 /// How the M got a P back, the `kind` argument of the `syscall_exit` probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,7 @@ impl Sched {
         let g = m.curg().expect("entersyscall on a goroutine");
         let p = m.p().expect("entersyscall with a P");
         p.counters.syscalls.fetch_add(1, Ordering::Relaxed);
+        probe::syscall_enter(g.id.load(Ordering::Relaxed), p.id, m.id);
         g.cas_status(GStatus::Running, GStatus::Syscall);
         p.m.store(std::ptr::null_mut(), Ordering::Relaxed);
         m.oldp.store(p as *const _ as *mut _, Ordering::Relaxed);
@@ -68,23 +69,23 @@ impl Sched {
         // SAFETY: Ps live as long as the runtime.
         let oldp = unsafe { oldp.as_ref() };
         // Fast: our P is still ours to take back.
-        if let Some(p) = oldp {
-            if pstatus::cas_status(p, PStatus::Syscall, PStatus::Idle, m.id, Reason::SyscallExitFast) {
+        if let Some(p) = oldp
+            && pstatus::cas_status(p, PStatus::Syscall, PStatus::Idle, m.id, Reason::SyscallExitFast) {
                 self.acquirep(m, p);
                 p.syscalltick.fetch_add(1, Ordering::Relaxed);
                 g.cas_status(GStatus::Syscall, GStatus::Running);
+                probe::syscall_exit(g.id.load(Ordering::Relaxed), p.id, m.id, ExitKind::Fast as u8);
                 return;
             }
-        }
         // Fast, second chance: any idle P.
-        if self.npidle.load(Ordering::SeqCst) > 0 && !self.gcwaiting.load(Ordering::SeqCst) {
-            if let Some(p) = self.inner.with(|s| self.pidleget(s)) {
+        if self.npidle.load(Ordering::SeqCst) > 0 && !self.gcwaiting.load(Ordering::SeqCst)
+            && let Some(p) = self.inner.with(|s| self.pidleget(s)) {
                 self.acquirep(m, p);
                 p.syscalltick.fetch_add(1, Ordering::Relaxed);
                 g.cas_status(GStatus::Syscall, GStatus::Running);
+                probe::syscall_exit(g.id.load(Ordering::Relaxed), p.id, m.id, ExitKind::FastIdleP as u8);
                 return;
             }
-        }
         // Slow: switch to the scheduler, which queues the G and parks the M.
         // SAFETY: we are on g's own stack.
         unsafe { g.mcall(Switch::ExitSyscall) };
@@ -96,6 +97,7 @@ impl Sched {
     /// false (the M parks in the scheduler loop — a locked M in stoplockedm, for its G).
     pub(crate) fn exitsyscall0(&self, m: &M, g: GRef) -> bool {
         g.get().cas_status(GStatus::Syscall, GStatus::Runnable);
+        probe::syscall_exit(g.id(), goro_probes::P_NONE, m.id, ExitKind::Slow as u8);
         let p = self.inner.with(|s| {
             let p = if self.gcwaiting.load(Ordering::SeqCst) { None } else { self.pidleget(s) };
             if p.is_none() {

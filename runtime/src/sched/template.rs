@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use super::m::{self, current_m, M};
 use super::p::P;
-use super::{preempt, Sched};
+use super::{preempt, probe, Sched};
 
 /// What a new M's thread runs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -40,6 +40,7 @@ impl Sched {
             {
                 return;
             }
+            probe::template_start(super::handoff::cur_mid());
             self.widen_template_window();
             self.newm_template();
             return;
@@ -50,6 +51,7 @@ impl Sched {
             .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
+            probe::template_start(super::handoff::cur_mid());
             self.widen_template_window();
             self.newm_template();
         }
@@ -88,7 +90,10 @@ impl Sched {
         }
         // A safepoint, as Go's allocm is. Callers holding a P in limbo run with acquirem.
         super::checkpoint();
-        if current_m().is_some_and(|cur| cur.is_locked()) {
+        let cur = current_m();
+        let locked = cur.is_some_and(|cur| cur.is_locked());
+        probe::newm(m.id, cur.map_or(0, |c| c.id), u8::from(locked), u8::from(locked));
+        if locked {
             self.newm_queue(m);
             return m;
         }
@@ -102,6 +107,7 @@ impl Sched {
         self.newm_handoff.with(|l| {
             l.push(m as *const M);
             self.newm_handoff_len.store(l.len() as u32, Ordering::Relaxed);
+            probe::newm_handoff(m.id, l.len() as u32);
         });
         if self.have_template_thread.load(Ordering::SeqCst) == 0 {
             super::fatal("newm: a locked thread needs the template thread, which was never started");
@@ -138,6 +144,7 @@ impl Sched {
         m.tid.store(m::gettid(), Ordering::Relaxed);
         m.started.store(true, Ordering::Release);
         self.template_m.store(m as *const M as *mut M, Ordering::Release);
+        probe::template_running(m.tid.load(Ordering::Relaxed) as u32);
         loop {
             self.template_note.clear();
             if self.is_shutdown() {
@@ -150,6 +157,7 @@ impl Sched {
             for nm in queued {
                 // SAFETY: queued Ms live as long as the runtime.
                 let nm = unsafe { &*nm };
+                probe::template_spawn(nm.id);
                 self.newm1(nm, MKind::Worker);
             }
             if self.newm_handoff_len.load(Ordering::Relaxed) == 0 {
