@@ -15,7 +15,7 @@ use goro_probes::handoff;
 use super::m::{self, M};
 use super::p::P;
 use super::pstatus::{self, PStatus, Reason};
-use super::{probe, Sched};
+use super::{Sched, probe};
 
 /// The calling thread's M id for probes (0 = none: sysmon, plain threads).
 pub(crate) fn cur_mid() -> u64 {
@@ -36,7 +36,9 @@ impl Sched {
     /// Unwires the M's P (Go's releasep): `_Prunning`→`_Pidle`. The caller decides where the
     /// P goes next (idle list, handoffp, another M).
     pub(crate) fn releasep(&self, m: &M) -> &P {
-        let p = m.p().unwrap_or_else(|| super::fatal("releasep: M has no P"));
+        let p = m
+            .p()
+            .unwrap_or_else(|| super::fatal("releasep: M has no P"));
         pstatus::set_status(p, PStatus::Running, PStatus::Idle, m.id, Reason::Release);
         p.m.store(ptr::null_mut(), Ordering::Relaxed);
         m.p.store(ptr::null_mut(), Ordering::Relaxed);
@@ -136,7 +138,11 @@ impl Sched {
             // Woken by a timeout, a poke or shutdown — unless a startm took us off the list
             // and is about to store nextp and wake us; then wait for that.
             if self.inner.with(|s| self.mremove(s, m)) || self.is_shutdown() {
-                probe::m_wake(m.id, m.tid.load(Ordering::Relaxed) as u32, goro_probes::P_NONE);
+                probe::m_wake(
+                    m.id,
+                    m.tid.load(Ordering::Relaxed) as u32,
+                    goro_probes::P_NONE,
+                );
                 return false;
             }
             m.park.clear();
@@ -175,7 +181,13 @@ impl Sched {
         // 4. A stop-the-world is waiting: this P counts as stopped.
         if self.gcwaiting.load(Ordering::SeqCst) {
             probe::handoff_p(p.id, cur_mid(), handoff::GCSTOP);
-            pstatus::set_status(p, PStatus::Idle, PStatus::GcStop, cur_mid(), Reason::HandoffGcstop);
+            pstatus::set_status(
+                p,
+                PStatus::Idle,
+                PStatus::GcStop,
+                cur_mid(),
+                Reason::HandoffGcstop,
+            );
             let left = self.stopwait.fetch_sub(1, Ordering::SeqCst) - 1;
             drop(g);
             if left == 0 {

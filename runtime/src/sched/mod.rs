@@ -53,7 +53,9 @@ pub(crate) use goro_probes::probe;
 
 use std::collections::VecDeque;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering,
+};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -101,7 +103,11 @@ pub(crate) struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { legacy_template_thread: false, widen_template_race: None, deadlock_detection: true }
+        Config {
+            legacy_template_thread: false,
+            widen_template_race: None,
+            deadlock_detection: true,
+        }
     }
 }
 
@@ -170,7 +176,9 @@ impl Sched {
             config,
             epoch: Instant::now(),
             stacks: StackPool::new(stack_size),
-            allp: (0..MAX_PROCS).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            allp: (0..MAX_PROCS)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
             gomaxprocs: AtomicU32::new(0),
             inner: Locked::new(SchedInner::default()),
             npidle: AtomicU32::new(0),
@@ -206,7 +214,9 @@ impl Sched {
     }
 
     pub(crate) fn arc(&self) -> Arc<Sched> {
-        self.me.upgrade().expect("the runtime is alive while its code runs")
+        self.me
+            .upgrade()
+            .expect("the runtime is alive while its code runs")
     }
 
     /// Runtime clock: nanoseconds since the runtime started (monotonic).
@@ -333,5 +343,8 @@ pub(crate) fn sleep_until(when: i64) {
         sched.poke_timer_waiter(when);
         true
     }
-    park(Some((add_timer, &arg as *const Arg as *const ())), WaitReason::Sleep);
+    park(
+        Some((add_timer, &arg as *const Arg as *const ())),
+        WaitReason::Sleep,
+    );
 }

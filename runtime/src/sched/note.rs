@@ -15,7 +15,9 @@ pub(crate) struct Note {
 
 impl Note {
     pub(crate) const fn new() -> Self {
-        Note { key: AtomicU32::new(0) }
+        Note {
+            key: AtomicU32::new(0),
+        }
     }
 
     /// Re-arms the note. Only the sleeper calls it, when no wake-up can be in flight for the
@@ -29,7 +31,6 @@ impl Note {
             futex::wake(&self.key, 1);
         }
     }
-
 
     pub(crate) fn sleep(&self) {
         while self.key.load(Ordering::Acquire) == 0 {

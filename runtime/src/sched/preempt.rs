@@ -9,11 +9,11 @@
 
 use std::sync::atomic::Ordering;
 
+use super::Sched;
 use super::g::Switch;
-use super::m::{current_m_ptr, M};
+use super::m::{M, current_m_ptr};
 use super::p::P;
 use super::pstatus::PStatus;
-use super::Sched;
 
 /// A safepoint: yields if a preemption was requested. Costs a thread-local read and two loads
 /// when nothing is pending, so it can sit in hot loops.

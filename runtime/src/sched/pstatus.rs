@@ -121,8 +121,20 @@ impl Reason {
     pub(crate) fn from_u32(v: u32) -> Option<Reason> {
         use Reason::*;
         const ALL: [Reason; 15] = [
-            Init, Acquire, Release, SyscallEnter, SyscallExitFast, Retake, StwOwn, StwSyscall,
-            StwIdle, StwSelf, HandoffGcstop, SyscallGcwait, ProcresizeIdle, ProcresizeRun,
+            Init,
+            Acquire,
+            Release,
+            SyscallEnter,
+            SyscallExitFast,
+            Retake,
+            StwOwn,
+            StwSyscall,
+            StwIdle,
+            StwSelf,
+            HandoffGcstop,
+            SyscallGcwait,
+            ProcresizeIdle,
+            ProcresizeRun,
             ProcresizeDead,
         ];
         ALL.get(v as usize).copied()

@@ -4,8 +4,8 @@
 //! Any other fault goes to the handler that was installed before ours (std's, for thread
 //! guard pages), or to the default action.
 
-use std::sync::{Once, OnceLock};
 use std::sync::atomic::Ordering;
+use std::sync::{Once, OnceLock};
 
 use super::m::current_m_ptr;
 
@@ -17,7 +17,10 @@ static PREVIOUS_BUS: OnceLock<libc::sigaction> = OnceLock::new();
 /// Installs the SIGSEGV/SIGBUS handler once per process.
 pub(crate) fn install() {
     INSTALL.call_once(|| {
-        for (sig, slot) in [(libc::SIGSEGV, &PREVIOUS_SEGV), (libc::SIGBUS, &PREVIOUS_BUS)] {
+        for (sig, slot) in [
+            (libc::SIGSEGV, &PREVIOUS_SEGV),
+            (libc::SIGBUS, &PREVIOUS_BUS),
+        ] {
             // SAFETY: a zeroed sigaction is a valid starting value; the handler has the
             // SA_SIGINFO signature. The previous action is stored before ours is installed, so
             // the handler always finds it.
@@ -61,7 +64,11 @@ pub(crate) fn ensure_altstack() {
         if mem == libc::MAP_FAILED {
             return;
         }
-        let st = libc::stack_t { ss_sp: mem, ss_flags: 0, ss_size: size };
+        let st = libc::stack_t {
+            ss_sp: mem,
+            ss_flags: 0,
+            ss_size: size,
+        };
         libc::sigaltstack(&st, std::ptr::null_mut());
     }
 }
@@ -94,7 +101,10 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
 
 fn report_overflow(id: u64) -> ! {
     let mut buf = [0u8; 128];
-    let mut w = Writer { buf: &mut buf, len: 0 };
+    let mut w = Writer {
+        buf: &mut buf,
+        len: 0,
+    };
     w.put(b"runtime: goroutine ");
     w.num(id);
     w.put(b" stack exceeds its limit\nfatal error: stack overflow\n");
@@ -133,7 +143,11 @@ impl Writer<'_> {
 }
 
 fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    let slot = if sig == libc::SIGSEGV { &PREVIOUS_SEGV } else { &PREVIOUS_BUS };
+    let slot = if sig == libc::SIGSEGV {
+        &PREVIOUS_SEGV
+    } else {
+        &PREVIOUS_BUS
+    };
     let Some(prev) = slot.get() else {
         // SAFETY: resetting a signal's disposition is async-signal-safe.
         unsafe { libc::signal(sig, libc::SIG_DFL) };

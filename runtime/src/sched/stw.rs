@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::m::M;
 use super::p::P;
 use super::pstatus::{self, PStatus, Reason};
-use super::{preempt, timers, Sched, SchedInner};
+use super::{Sched, SchedInner, preempt, timers};
 
 /// Why the world is stopped; the `reason` argument of `stw_begin` (the catalog's numbering).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +59,9 @@ impl Sched {
     pub(crate) fn stop_the_world_with_sema(&self, m: &M, reason: StwReason) -> u64 {
         let id = self.stw_seq.fetch_add(1, Ordering::Relaxed) + 1;
         let start = Instant::now();
-        let own = m.p().unwrap_or_else(|| super::fatal("stop the world without a P"));
+        let own = m
+            .p()
+            .unwrap_or_else(|| super::fatal("stop the world without a P"));
         let wait = self.inner.with(|s| {
             self.stopwait.store(self.procs() as i32, Ordering::SeqCst);
             self.gcwaiting.store(true, Ordering::SeqCst);
@@ -74,7 +76,13 @@ impl Sched {
             // Ps whose M is in a syscall: claim them now; the M will find its P gone.
             for p in self.allp() {
                 if p.status() == PStatus::Syscall
-                    && pstatus::cas_status(p, PStatus::Syscall, PStatus::GcStop, m.id, Reason::StwSyscall)
+                    && pstatus::cas_status(
+                        p,
+                        PStatus::Syscall,
+                        PStatus::GcStop,
+                        m.id,
+                        Reason::StwSyscall,
+                    )
                 {
                     p.syscalltick.fetch_add(1, Ordering::Relaxed);
                     self.stopwait.fetch_sub(1, Ordering::SeqCst);
@@ -135,7 +143,11 @@ impl Sched {
     /// Ms for Ps that have work.
     pub(crate) fn start_the_world_with_sema(&self, m: &M) {
         let with_work = self.inner.with(|s| {
-            let procs = if s.newprocs != 0 { std::mem::take(&mut s.newprocs) } else { self.procs() as u32 };
+            let procs = if s.newprocs != 0 {
+                std::mem::take(&mut s.newprocs)
+            } else {
+                self.procs() as u32
+            };
             let with_work = self.procresize(s, m, procs);
             self.gcwaiting.store(false, Ordering::SeqCst);
             let id = self.stw_current.swap(0, Ordering::AcqRel);
@@ -186,11 +198,23 @@ impl Sched {
             let free = std::mem::take(unsafe { p.gfree() });
             self.gfree.with(|global| global.extend(free));
             p.m.store(std::ptr::null_mut(), Ordering::Relaxed);
-            pstatus::set_status(p, PStatus::GcStop, PStatus::Dead, m.id, Reason::ProcresizeDead);
+            pstatus::set_status(
+                p,
+                PStatus::GcStop,
+                PStatus::Dead,
+                m.id,
+                Reason::ProcresizeDead,
+            );
         }
         self.runqsize.store(s.runq.len() as u32, Ordering::SeqCst);
         self.gomaxprocs.store(n, Ordering::Release);
-        pstatus::set_status(keep, PStatus::GcStop, PStatus::Running, m.id, Reason::ProcresizeRun);
+        pstatus::set_status(
+            keep,
+            PStatus::GcStop,
+            PStatus::Running,
+            m.id,
+            Reason::ProcresizeRun,
+        );
         keep.m.store(m as *const M as *mut M, Ordering::Relaxed);
         let mut with_work = Vec::new();
         for i in (0..n as usize).rev() {
@@ -198,7 +222,13 @@ impl Sched {
             if std::ptr::eq(p, keep) {
                 continue;
             }
-            pstatus::set_status(p, PStatus::GcStop, PStatus::Idle, m.id, Reason::ProcresizeIdle);
+            pstatus::set_status(
+                p,
+                PStatus::GcStop,
+                PStatus::Idle,
+                m.id,
+                Reason::ProcresizeIdle,
+            );
             if p.runq.is_empty() {
                 self.pidleput(s, p);
             } else {
@@ -230,7 +260,10 @@ impl WorldStopped {
 
 impl std::fmt::Debug for WorldStopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorldStopped").field("id", &self.id).field("reason", &self.reason).finish()
+        f.debug_struct("WorldStopped")
+            .field("id", &self.id)
+            .field("reason", &self.reason)
+            .finish()
     }
 }
 

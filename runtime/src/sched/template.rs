@@ -17,9 +17,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::m::{self, current_m, M};
+use super::m::{self, M, current_m};
 use super::p::P;
-use super::{preempt, probe, Sched};
+use super::{Sched, preempt, probe};
 
 /// What a new M's thread runs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -64,7 +64,9 @@ impl Sched {
     /// open, passing safepoints all along. In legacy mode a pending stop-the-world preempts us
     /// here; in fixed mode acquirem holds, and the window only delays that stop.
     fn widen_template_window(&self) {
-        let Some(d) = self.config.widen_template_race else { return };
+        let Some(d) = self.config.widen_template_race else {
+            return;
+        };
         let until = Instant::now() + d;
         while Instant::now() < until {
             super::checkpoint();
@@ -83,7 +85,8 @@ impl Sched {
     /// template thread when the calling thread is locked.
     pub(crate) fn newm(&self, p: Option<&P>, spinning: bool) -> &M {
         let m = self.alloc_m();
-        self.inner.with(|_| self.mlive.fetch_add(1, Ordering::SeqCst));
+        self.inner
+            .with(|_| self.mlive.fetch_add(1, Ordering::SeqCst));
         m.spinning.store(spinning, Ordering::Relaxed);
         if let Some(p) = p {
             m.nextp.store(p as *const P as *mut P, Ordering::Release);
@@ -92,7 +95,12 @@ impl Sched {
         super::checkpoint();
         let cur = current_m();
         let locked = cur.is_some_and(|cur| cur.is_locked());
-        probe::newm(m.id, cur.map_or(0, |c| c.id), u8::from(locked), u8::from(locked));
+        probe::newm(
+            m.id,
+            cur.map_or(0, |c| c.id),
+            u8::from(locked),
+            u8::from(locked),
+        );
         if locked {
             self.newm_queue(m);
             return m;
@@ -106,11 +114,14 @@ impl Sched {
         m.queued.store(true, Ordering::Release);
         self.newm_handoff.with(|l| {
             l.push(m as *const M);
-            self.newm_handoff_len.store(l.len() as u32, Ordering::Relaxed);
+            self.newm_handoff_len
+                .store(l.len() as u32, Ordering::Relaxed);
             probe::newm_handoff(m.id, l.len() as u32);
         });
         if self.have_template_thread.load(Ordering::SeqCst) == 0 {
-            super::fatal("newm: a locked thread needs the template thread, which was never started");
+            super::fatal(
+                "newm: a locked thread needs the template thread, which was never started",
+            );
         }
         self.template_note.wakeup();
     }
@@ -143,7 +154,8 @@ impl Sched {
         m::set_current_m(m);
         m.tid.store(m::gettid(), Ordering::Relaxed);
         m.started.store(true, Ordering::Release);
-        self.template_m.store(m as *const M as *mut M, Ordering::Release);
+        self.template_m
+            .store(m as *const M as *mut M, Ordering::Release);
         probe::template_running(m.tid.load(Ordering::Relaxed) as u32);
         loop {
             self.template_note.clear();
