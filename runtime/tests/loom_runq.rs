@@ -18,6 +18,7 @@ mod atomics {
 }
 
 #[allow(dead_code)] // the scheduler uses more of the queue than these models do
+#[rustfmt::skip] // formatted with the runtime sources, not with this test
 #[path = "../src/sched/runq.rs"]
 mod runq;
 
