@@ -149,7 +149,7 @@ fn main_goroutine_panic_after_moving() {
                 .block_on(|| {
                     for _ in 0..20 {
                         goro::sleep(Duration::from_micros(100));
-                        goro::go(|| goro::gosched()).join().unwrap();
+                        goro::go(goro::gosched).join().unwrap();
                     }
                     panic!("{EXPECTED}: main, moved")
                 })

@@ -50,7 +50,7 @@ fn stw_stops_spinning_goroutines() {
     run(2, || {
         let stop = Arc::new(AtomicBool::new(false));
         let (counts, hs) = spinners(5, &stop);
-        wait_all_moved(&counts, &vec![0; 5]);
+        wait_all_moved(&counts, &[0; 5]);
         let before = goro::stats();
         for _ in 0..20 {
             let w = goro::stop_the_world(goro::StwReason::User);

@@ -35,12 +35,7 @@ fn blocked_call_hands_its_p_off() {
             while !flag.load(Ordering::Acquire) {
                 goro::gosched();
             }
-            let sum: u64 = (0..1000u64)
-                .map(|i| {
-                    goro::checkpoint();
-                    i
-                })
-                .sum();
+            let sum: u64 = (0..1000u64).inspect(|_| goro::checkpoint()).sum();
             tx.send(sum).unwrap();
             sum
         });
