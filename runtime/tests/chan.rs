@@ -11,7 +11,7 @@ use goro::chan::{
     self, Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError, bounded, unbounded,
 };
 
-fn run<T>(procs: usize, f: impl FnOnce() -> T) -> T {
+fn run<T: Send + 'static>(procs: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
     goro::Runtime::builder()
         .procs(procs)
         .build()
@@ -349,7 +349,7 @@ fn stress_every_value_received_exactly_once() {
     const PER: usize = 20_000;
     const CONSUMERS: usize = 8;
     for cap in [0, 1, 64] {
-        run(4, || {
+        run(4, move || {
             let (tx, rx) = bounded::<u32>(cap);
             let producers: Vec<_> = (0..PRODUCERS)
                 .map(|p| {
@@ -615,11 +615,19 @@ fn select_stress_no_loss_no_duplicate() {
             .map(|_| {
                 let (a_rx, b_rx) = (a_rx.clone(), b_rx.clone());
                 goro::go(move || {
-                    let (mut got, mut a_open, mut b_open) = (Vec::new(), true, true);
-                    while a_open || b_open {
+                    // Once one channel is closed, selecting on it again would fire at once
+                    // forever (a busy loop): drain the other one instead.
+                    let mut got = Vec::new();
+                    loop {
                         goro::select! {
-                            recv(a_rx) -> v => match v { Ok(v) => got.push(v), Err(_) => a_open = false },
-                            recv(b_rx) -> v => match v { Ok(v) => got.push(v), Err(_) => b_open = false },
+                            recv(a_rx) -> v => match v {
+                                Ok(v) => got.push(v),
+                                Err(_) => { got.extend(b_rx.iter()); break; }
+                            },
+                            recv(b_rx) -> v => match v {
+                                Ok(v) => got.push(v),
+                                Err(_) => { got.extend(a_rx.iter()); break; }
+                            },
                         }
                     }
                     got

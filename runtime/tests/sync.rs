@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use goro::sync::{Mutex, WaitGroup};
 
-fn run<T>(procs: usize, f: impl FnOnce() -> T) -> T {
+fn run<T: Send + 'static>(procs: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
     goro::Runtime::builder()
         .procs(procs)
         .build()
@@ -177,7 +177,9 @@ fn mutex_guard_held_across_park() {
 #[test]
 fn mutex_try_lock_from_plain_thread() {
     let m = Arc::new(Mutex::new(5));
-    run(2, || {
+    let m1 = m.clone();
+    run(2, move || {
+        let m = m1;
         let g = m.lock();
         let m2 = m.clone();
         let seen = std::thread::spawn(move || m2.try_lock().map(|g| *g))

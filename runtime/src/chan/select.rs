@@ -302,6 +302,7 @@ pub fn select(cases: &mut [Case<'_>], has_default: bool) -> Option<usize> {
     }
     // SAFETY: we hold exactly these locks.
     unsafe { unlock_all(cases, lock_order) };
+    assert!(fired < n, "goro: select woken without any case firing");
     cases[fired].0.complete();
     Some(fired)
 }
