@@ -669,3 +669,22 @@ fn select_body_can_break_and_use_channels() {
         assert_eq!(sum, 6);
     });
 }
+
+#[test]
+fn select_without_cases_parks_forever() {
+    run(2, || {
+        // The goroutine owns the only Sender: if it ever left the select (returning or
+        // panicking), the channel would close.
+        let (alive_tx, alive_rx) = bounded::<()>(0);
+        goro::go(move || {
+            let _alive = alive_tx;
+            goro::select! {};
+        });
+        let_others_park();
+        assert_eq!(
+            alive_rx.try_recv(),
+            Err(TryRecvError::Empty),
+            "select! {{}} returned"
+        );
+    });
+}
