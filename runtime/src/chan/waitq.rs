@@ -14,7 +14,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::sched::GRef;
 
@@ -26,8 +26,6 @@ pub(crate) struct Waiter {
     /// Set by the one waker that wins this waiter: wakers of different channels hold different
     /// locks, so this flag, not a lock, decides which case of a select fires.
     done: AtomicBool,
-    /// The case index of the sudog that was claimed; read by the owner after it is woken.
-    fired: AtomicUsize,
 }
 
 impl Waiter {
@@ -36,7 +34,6 @@ impl Waiter {
             g,
             is_select,
             done: AtomicBool::new(false),
-            fired: AtomicUsize::new(usize::MAX),
         }
     }
 
@@ -50,14 +47,14 @@ impl Waiter {
         {
             return false;
         }
-        // Relaxed: the owner reads it after `ready`, which orders it.
-        self.fired.store(case, Ordering::Relaxed);
+        // The goroutine's param word (Go's `gp.param`): which case woke it.
+        self.g.set_param(case);
         true
     }
 
     /// The case that woke the owner; only meaningful after the owner was readied.
     pub(crate) fn fired(&self) -> usize {
-        self.fired.load(Ordering::Relaxed)
+        self.g.param()
     }
 }
 
