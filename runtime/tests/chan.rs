@@ -309,7 +309,14 @@ fn try_ops_from_plain_threads() {
 
 #[test]
 fn plain_thread_wakes_parked_goroutine() {
-    run(2, || {
+    // Every goroutine parks while the waker is a thread the runtime cannot see: deadlock
+    // detection would (rightly, by its rules) call that a deadlock.
+    let rt = goro::Runtime::builder()
+        .procs(2)
+        .deadlock_detection(false)
+        .build()
+        .unwrap();
+    rt.block_on(|| {
         let (tx, rx) = bounded::<u32>(0);
         let h = goro::go(move || rx.recv());
         let_others_park();
