@@ -14,7 +14,23 @@
 //!
 //! Blocking operations (`send`, `recv`, `select!` without `default`) must run on a goroutine
 //! when they have to wait; on a plain thread they panic instead of blocking it. The `try_`
-//! operations never block and work anywhere.
+//! operations never block and work anywhere, and so does a `select!` with `default`.
+//!
+//! ```
+//! goro::Runtime::builder().procs(2).build().unwrap().block_on(|| {
+//!     let (tx, rx) = goro::chan::bounded::<u64>(16);
+//!     let producers: Vec<_> = (0..4)
+//!         .map(|p| {
+//!             let tx = tx.clone();
+//!             goro::go(move || (0..100).for_each(|i| tx.send(p * 100 + i).unwrap()))
+//!         })
+//!         .collect();
+//!     drop(tx); // The channel closes when the producers' clones are gone too.
+//!     let total: u64 = rx.iter().sum(); // Receives until closed and drained.
+//!     assert_eq!(total, (0..400).sum());
+//!     producers.into_iter().for_each(|h| h.join().unwrap());
+//! });
+//! ```
 
 mod error;
 mod select;

@@ -402,12 +402,41 @@ pub mod __private {
 
 /// Waits on several channel operations and performs exactly one of them, like Go's `select`.
 ///
-/// ```ignore
-/// goro::select! {
-///     recv(rx) -> msg => println!("got {msg:?}"),
-///     send(tx, 42) -> res => res.unwrap(),
-///     default => println!("nothing ready"),
-/// }
+/// ```
+/// use goro::chan::bounded;
+///
+/// goro::Runtime::builder().procs(2).build().unwrap().block_on(|| {
+///     let (work_tx, work_rx) = bounded::<u32>(0);
+///     let (quit_tx, quit_rx) = bounded::<()>(0);
+///     let worker = goro::go(move || {
+///         let mut sum = 0;
+///         loop {
+///             goro::select! {
+///                 recv(work_rx) -> job => sum += job.unwrap(),
+///                 recv(quit_rx) -> _ => return sum,
+///             }
+///         }
+///     });
+///     for job in 1..=3 {
+///         work_tx.send(job).unwrap();
+///     }
+///     quit_tx.close();
+///     assert_eq!(worker.join().unwrap(), 6);
+///
+///     // With `default`, a select never waits.
+///     let (tx, rx) = bounded::<u32>(1);
+///     let sent = goro::select! {
+///         send(tx, 1) -> res => res.is_ok(),
+///         default => false,
+///     };
+///     assert!(sent, "there was room");
+///     let sent = goro::select! {
+///         send(tx, 2) -> res => res.is_ok(),
+///         default => false,
+///     };
+///     assert!(!sent, "the buffer is full");
+///     assert_eq!(rx.recv(), Ok(1));
+/// });
 /// ```
 ///
 /// Cases: `recv(rx) -> pattern => body` binds a `Result<T, RecvError>` (`Err` once the channel
