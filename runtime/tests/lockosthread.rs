@@ -211,11 +211,8 @@ fn state_propagation_child() {
         goro::go(move || {
             goro::lock_os_thread();
             // SAFETY: unshare(CLONE_FS) only detaches this thread's filesystem attributes.
-            assert_eq!(
-                unsafe { libc::unshare(libc::CLONE_FS) },
-                0,
-                "unshare(CLONE_FS)"
-            );
+            let r = unsafe { libc::unshare(libc::CLONE_FS) };
+            assert_eq!(r, 0, "unshare(CLONE_FS)");
             let c = std::ffi::CString::new(d2.to_str().unwrap()).unwrap();
             // SAFETY: a valid NUL-terminated path.
             assert_eq!(unsafe { libc::chdir(c.as_ptr()) }, 0, "chdir");
