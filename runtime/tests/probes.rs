@@ -167,10 +167,10 @@ fn readelf_bpftrace_and_trace_cli_list_the_catalog_for_template_race() {
         for line in text.lines().map(str::trim) {
             if let Some(p) = line.strip_prefix("Provider: ") {
                 provider = p == "goro";
-            } else if let Some(n) = line.strip_prefix("Name: ") {
-                if provider {
-                    found.insert(n.to_string());
-                }
+            } else if let Some(n) = line.strip_prefix("Name: ")
+                && provider
+            {
+                found.insert(n.to_string());
             }
         }
         assert_eq!(found, catalog, "readelf -n vs catalog");
