@@ -163,3 +163,8 @@ pub fn unlock_os_thread() {
 pub fn lock_counts() -> (u32, u32) {
     sched::lockos::lock_counts()
 }
+
+/// The README's examples compile and run as doctests, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
