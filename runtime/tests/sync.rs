@@ -198,3 +198,37 @@ fn mutex_try_lock_from_plain_thread() {
     .unwrap();
     assert_eq!(*m.try_lock().unwrap(), 7);
 }
+
+#[test]
+fn waiting_off_goroutine_panics_and_leaves_state_intact() {
+    let m = Arc::new(Mutex::new(0));
+    let wg = WaitGroup::new();
+    let (m1, wg1) = (m.clone(), wg.clone());
+    run(2, move || {
+        let (m, wg) = (m1, wg1);
+        let g = m.lock();
+        wg.add(1);
+        let (m2, wg2) = (m.clone(), wg.clone());
+        let errs = std::thread::spawn(move || {
+            let lock = catch_unwind(AssertUnwindSafe(|| drop(m2.lock()))).unwrap_err();
+            let wait = catch_unwind(AssertUnwindSafe(|| wg2.wait())).unwrap_err();
+            (panic_message(lock), panic_message(wait))
+        })
+        .join()
+        .unwrap();
+        assert!(errs.0.contains("not a goroutine"), "{}", errs.0);
+        assert!(errs.1.contains("not a goroutine"), "{}", errs.1);
+        drop(g);
+        wg.done();
+        // Neither failed call left a phantom waiter: the next round still waits for its add.
+        let (wg3, m3) = (wg.clone(), m.clone());
+        wg.add(1);
+        let h = goro::go(move || {
+            *m3.lock() += 1;
+            wg3.done();
+        });
+        wg.wait();
+        assert_eq!(*m.lock(), 1);
+        h.join().unwrap();
+    });
+}

@@ -16,6 +16,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::park::not_a_goroutine;
 use super::sema::Sema;
 use crate::sched::{self, WaitReason};
 
@@ -117,6 +118,10 @@ impl<T: ?Sized> Mutex<T> {
 
     #[cold]
     fn lock_slow(&self) {
+        if sched::current_g().is_none() {
+            self.lock_off_goroutine();
+            return;
+        }
         let mut wait_start: Option<Instant> = None;
         let mut starving = false;
         let mut awoke = false;
@@ -198,6 +203,22 @@ impl<T: ?Sized> Mutex<T> {
                 }
             }
         }
+    }
+
+    /// A plain thread cannot park. It may take a mutex that is free or about to be, but must
+    /// not touch the waiter count or the woken flag, which promise a parked goroutine.
+    #[cold]
+    fn lock_off_goroutine(&self) {
+        for _ in 0..SPIN_ROUNDS {
+            if let Some(g) = self.try_lock() {
+                std::mem::forget(g); // The caller makes the guard.
+                return;
+            }
+            for _ in 0..SPIN_PAUSES {
+                std::hint::spin_loop();
+            }
+        }
+        not_a_goroutine("sync::Mutex::lock");
     }
 
     /// # Safety

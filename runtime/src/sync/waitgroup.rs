@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::park::not_a_goroutine;
 use super::sema::Sema;
 use crate::sched::{self, WaitReason};
 
@@ -88,6 +89,11 @@ impl WaitGroup {
         loop {
             if state >> 32 == 0 {
                 return;
+            }
+            // Before counting ourselves as a waiter: a waiter that never parks would take a
+            // permit meant for a later round.
+            if sched::current_g().is_none() {
+                not_a_goroutine("sync::WaitGroup::wait");
             }
             match self.inner.state.compare_exchange_weak(
                 state,
