@@ -50,13 +50,16 @@ impl StwReason {
 }
 
 const WAIT_ROUND: Duration = Duration::from_micros(100);
+/// How long the stopper polls `stopwait` before it starts sleeping in WAIT_ROUNDs.
+const STW_SPIN: Duration = Duration::from_micros(20);
 /// `stw_wait` fires on the first round without progress and then every this many (100ms).
 const STW_WAIT_EVERY: u32 = 1000;
 
 impl Sched {
     /// Stops every P but the caller's. The caller is a goroutine holding a P, with `worldsema`
     /// held and preemption disabled.
-    pub(crate) fn stop_the_world_with_sema(&self, m: &M, reason: StwReason) -> u64 {
+    /// Returns the stop's id and how long stopping took (ns).
+    pub(crate) fn stop_the_world_with_sema(&self, m: &M, reason: StwReason) -> (u64, u64) {
         let id = self.stw_seq.fetch_add(1, Ordering::Relaxed) + 1;
         let start = Instant::now();
         let own = m
@@ -96,20 +99,28 @@ impl Sched {
             self.stopwait.load(Ordering::SeqCst) > 0
         });
         if wait {
+            // A running P usually stops within a microsecond of the request, far sooner than a
+            // futex wake-up reaches a sleeping stopper: poll briefly first. Bounded, so a
+            // stopper on an overcommitted machine does not steal the CPU it is waiting for.
+            let spin_until = Instant::now() + STW_SPIN;
+            while self.stopwait.load(Ordering::SeqCst) > 0 && Instant::now() < spin_until {
+                std::hint::spin_loop();
+            }
             let mut last = i32::MIN;
             let mut quiet_rounds = 0u32;
             loop {
+                let now = self.stopwait.load(Ordering::SeqCst);
+                if now <= 0 || self.is_shutdown() {
+                    break;
+                }
                 if self.stopnote.sleep_timeout(WAIT_ROUND) {
+                    // A P stopped (or a stale wake-up from an earlier stop): re-check.
                     self.stopnote.clear();
-                    if self.stopwait.load(Ordering::SeqCst) <= 0 || self.is_shutdown() {
-                        break;
-                    }
                     continue;
                 }
                 self.preemptall();
                 // Rounds that made no progress, at most one probe per STW_WAIT_EVERY rounds:
                 // a hung stop-the-world keeps saying so without flooding the ring buffer.
-                let now = self.stopwait.load(Ordering::SeqCst);
                 if now == last {
                     quiet_rounds += 1;
                     if quiet_rounds % STW_WAIT_EVERY == 1 {
@@ -136,7 +147,7 @@ impl Sched {
         self.stats.stws.fetch_add(1, Ordering::Relaxed);
         self.stats.stw_stop_ns.fetch_add(ns, Ordering::Relaxed);
         super::probe::stw_stopped(id, ns);
-        id
+        (id, ns)
     }
 
     /// Restarts the world: applies a pending P count, gives the caller its P back, and starts
@@ -246,6 +257,7 @@ pub struct WorldStopped {
     m: &'static M,
     id: u64,
     reason: StwReason,
+    stopping_ns: u64,
 }
 
 impl WorldStopped {
@@ -255,6 +267,11 @@ impl WorldStopped {
     }
     pub fn reason(&self) -> StwReason {
         self.reason
+    }
+    /// Time-to-stop: from announcing the stop to the last P stopping, in nanoseconds (the
+    /// `stw_stopped` probe's value). Waiting for another stopper is not included.
+    pub fn stopping_ns(&self) -> u64 {
+        self.stopping_ns
     }
 }
 
@@ -278,8 +295,13 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
     m.sched().worldsema.acquire();
     // The goroutine may have moved while it waited for the semaphore.
     let m = preempt::acquirem().expect("still on a goroutine");
-    let id = m.sched().stop_the_world_with_sema(m, reason);
-    WorldStopped { m, id, reason }
+    let (id, stopping_ns) = m.sched().stop_the_world_with_sema(m, reason);
+    WorldStopped {
+        m,
+        id,
+        reason,
+        stopping_ns,
+    }
 }
 
 impl Drop for WorldStopped {
