@@ -98,15 +98,7 @@ impl Sched {
                 Reason::SyscallExitFast,
             )
         {
-            self.acquirep(m, p);
-            p.syscalltick.fetch_add(1, Ordering::Relaxed);
-            g.cas_status(GStatus::Syscall, GStatus::Running);
-            probe::syscall_exit(
-                g.id.load(Ordering::Relaxed),
-                p.id,
-                m.id,
-                ExitKind::Fast as u8,
-            );
+            self.exitsyscall_with(m, g, p, ExitKind::Fast);
             return;
         }
         // Fast, second chance: any idle P.
@@ -114,21 +106,21 @@ impl Sched {
             && !self.gcwaiting.load(Ordering::SeqCst)
             && let Some(p) = self.inner.with(|s| self.pidleget(s))
         {
-            self.acquirep(m, p);
-            p.syscalltick.fetch_add(1, Ordering::Relaxed);
-            g.cas_status(GStatus::Syscall, GStatus::Running);
-            probe::syscall_exit(
-                g.id.load(Ordering::Relaxed),
-                p.id,
-                m.id,
-                ExitKind::FastIdleP as u8,
-            );
+            self.exitsyscall_with(m, g, p, ExitKind::FastIdleP);
             return;
         }
         // Slow: switch to the scheduler, which queues the G and parks the M.
         // SAFETY: we are on g's own stack.
         unsafe { g.mcall(Switch::ExitSyscall) };
         // Resumed by some M with a P: the G is `_Grunning` again (execute did it).
+    }
+
+    /// A fast exit found `p` (an idle P it now owns): run on.
+    fn exitsyscall_with(&self, m: &M, g: &super::g::G, p: &super::p::P, kind: ExitKind) {
+        self.acquirep(m, p);
+        p.syscalltick.fetch_add(1, Ordering::Relaxed);
+        g.cas_status(GStatus::Syscall, GStatus::Running);
+        probe::syscall_exit(g.id.load(Ordering::Relaxed), p.id, m.id, kind as u8);
     }
 
     /// The slow exit, on the M's own stack (Go's exitsyscall0): if an idle P appeared, take it
