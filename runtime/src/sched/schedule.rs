@@ -160,8 +160,10 @@ impl Sched {
                 self.gcstopm(m);
                 continue;
             }
-            let now = self.nanotime();
-            timers::run_expired(p, now, |g| self.ready_on(p, g));
+            // The clock costs a vDSO call: read it only when this P has timers (as Go does).
+            if p.timer0.load(Ordering::Relaxed) != 0 {
+                timers::run_expired(p, self.nanotime(), |g| self.ready_on(p, g));
+            }
 
             // Fairness: now and then look at the global queue first.
             if p.schedtick.load(Ordering::Relaxed) % 61 == 0
@@ -189,7 +191,7 @@ impl Sched {
                     m.spinning.store(true, Ordering::Relaxed);
                     self.nmspinning.fetch_add(1, Ordering::SeqCst);
                 }
-                if let Some(g) = self.steal_work(m, p, now) {
+                if let Some(g) = self.steal_work(m, p) {
                     return Some((g, false));
                 }
                 if let Some((g, inherit)) = p.runq.pop() {
@@ -315,11 +317,12 @@ impl Sched {
     }
 
     /// Steals a G from another P, or runs other Ps' expired timers (last round).
-    fn steal_work(&self, m: &M, p: &P, now: i64) -> Option<GRef> {
+    fn steal_work(&self, m: &M, p: &P) -> Option<GRef> {
         let n = self.procs();
         if n <= 1 {
             return None;
         }
+        let mut now = 0;
         for round in 0..STEAL_TRIES {
             let last = round == STEAL_TRIES - 1;
             let start = m.fastrand() as usize % n;
@@ -334,7 +337,10 @@ impl Sched {
                 if std::ptr::eq(p2, p) {
                     continue;
                 }
-                if last {
+                if last && p2.timer0.load(Ordering::Relaxed) != 0 {
+                    if now == 0 {
+                        now = self.nanotime();
+                    }
                     timers::run_expired(p2, now, |g| self.ready_on(p, g));
                     if let Some((g, _)) = p.runq.pop() {
                         return Some(GRef(g));
