@@ -29,8 +29,16 @@ enum Next {
 const STEAL_TRIES: usize = 4;
 
 impl Sched {
-    /// The M's scheduler loop; returns only at shutdown.
+    /// The M's scheduler loop; returns only at shutdown. A panic here is a runtime bug (user
+    /// code's panics are caught on the goroutine's stack): unwinding would silently end this
+    /// M and wedge everyone waiting for it, so it is fatal, as a `throw` is in Go.
     pub(crate) fn schedule(&self, m: &M) {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.schedule_loop(m))).is_err() {
+            super::fatal("the scheduler panicked (see the message above)");
+        }
+    }
+
+    fn schedule_loop(&self, m: &M) {
         loop {
             if self.is_shutdown() {
                 return;
