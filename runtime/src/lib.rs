@@ -1,8 +1,127 @@
 //! goro: an M:N runtime for Rust built on Go's scheduler model.
 //!
 //! Goroutines (G) are stackful coroutines multiplexed onto OS threads (M) through a fixed set
-//! of processors (P). See `DESIGN.md` for the model and its Go references.
+//! of processors (P), with Go's run queues, work stealing, spinning threads, blocking-call
+//! hand-off (`syscall`), sysmon, cooperative preemption and stop-the-world. See `DESIGN.md`.
+//!
+//! ```
+//! let sum = goro::Runtime::builder().procs(2).build().unwrap().block_on(|| {
+//!     let hs: Vec<_> = (0..10u64).map(|i| goro::go(move || i * i)).collect();
+//!     hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(sum, 285);
+//! ```
+//!
+//! # Goroutines migrate between threads
+//! A goroutine may resume on another OS thread after any safepoint (a runtime call or
+//! [`checkpoint`]). Thread-local state read before a safepoint may not be this thread's after
+//! it, and a `!Send` value held across a safepoint crosses threads. This is inherent to every
+//! stackful M:N runtime; goroutine code should keep thread-affine state out of goroutines.
+//!
+//! # Preemption is cooperative
+//! A goroutine is preempted only at safepoints. A loop that never reaches one keeps its P and
+//! delays stop-the-world; call [`checkpoint`] in long loops.
 
+mod join;
+mod runtime;
 mod sched;
 
-pub use sched::api::*;
+use std::time::Duration;
+
+pub use join::JoinHandle;
+pub use runtime::{Builder, DEFAULT_STACK_SIZE, Error, Runtime};
+pub use sched::stats::{PStats, Stats};
+pub use sched::stw::{StwReason, WorldStopped, stop_the_world};
+pub use sched::MAX_PROCS;
+
+/// Starts a goroutine running `f`. It is queued on the current P to run next.
+///
+/// # Panics
+/// Outside a goroutine (use [`Runtime::block_on`] to start the main one).
+pub fn go<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let m = sched::m::current_m().filter(|m| m.curg().is_some());
+    let m = m.expect("goro::go called outside a goroutine");
+    checkpoint();
+    // A safepoint may have moved us: look the M up again.
+    let m = sched::m::current_m().unwrap_or(m);
+    let p = m.p().expect("a running goroutine's M holds a P");
+    let (handle, packet) = join::packet();
+    m.sched().newproc(m, p, move || {
+        packet.complete(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    handle
+}
+
+/// Yields the processor so other goroutines run; this one is queued again (Go's Gosched).
+pub fn gosched() {
+    sched::park::gosched();
+}
+
+/// A preemption safepoint: yields if the scheduler asked this goroutine to (sysmon after 10ms
+/// on the CPU, or a pending stop-the-world). Nearly free otherwise; put it in long loops.
+#[inline]
+pub fn checkpoint() {
+    sched::checkpoint();
+}
+
+/// Parks the current goroutine for at least `d`. Outside a goroutine it sleeps the thread.
+pub fn sleep(d: Duration) {
+    let Some(m) = sched::m::current_m().filter(|m| m.curg().is_some()) else {
+        std::thread::sleep(d);
+        return;
+    };
+    checkpoint();
+    let sched = m.sched();
+    let when = sched.nanotime().saturating_add(d.as_nanos().min(i64::MAX as u128) as i64);
+    sched::sleep_until(when);
+}
+
+/// Runs `f`, which may block the OS thread (a blocking system call, a C library call), without
+/// holding up other goroutines: the P is released for the duration (`_Psyscall`) and sysmon
+/// hands it to another thread if the call lasts (Go's entersyscall/exitsyscall).
+pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
+    sched::syscall::syscall(f)
+}
+
+/// Sets the number of Ps (GOMAXPROCS) and returns the previous number. Ps beyond the new
+/// count become `_Pdead`; their goroutines move to the others. Stops the world.
+///
+/// # Panics
+/// Outside a goroutine, or if `n` is 0 or above [`MAX_PROCS`].
+pub fn set_procs(n: usize) -> usize {
+    assert!((1..=MAX_PROCS).contains(&n), "goro::set_procs({n}): must be 1..={MAX_PROCS}");
+    let w = stop_the_world(StwReason::SetProcs);
+    let m = sched::m::current_m().expect("on a goroutine");
+    let sched = m.sched();
+    let old = sched.procs();
+    sched.inner.with(|s| s.newprocs = n as u32);
+    drop(w);
+    old
+}
+
+/// The current number of Ps (GOMAXPROCS), or 0 outside a goroutine.
+pub fn procs() -> usize {
+    sched::m::current_m().map_or(0, |m| m.sched().procs())
+}
+
+/// A consistent snapshot of the scheduler's counters, taken with the world stopped (the
+/// analogue of Go's `runtime.ReadMemStats`).
+///
+/// # Panics
+/// Outside a goroutine.
+pub fn read_stats() -> Stats {
+    let w = stop_the_world(StwReason::ReadStats);
+    let m = sched::m::current_m().expect("on a goroutine");
+    let s = m.sched().snapshot();
+    drop(w);
+    s
+}
+
+/// Same as [`read_stats`].
+pub fn stats() -> Stats {
+    read_stats()
+}

@@ -1,1 +1,0 @@
-//! Placeholder for the public API; filled by the scheduler core.

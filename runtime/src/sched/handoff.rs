@@ -1,0 +1,191 @@
+//! The life of an M and the passing of Ps between Ms: newm, mstart, startm, stopm,
+//! acquirep/releasep and handoffp (Go's proc.go functions of the same names).
+//!
+//! Handing a P to an M is two steps: store it in the M's `nextp`, then wake the M's note. The
+//! P is `_Pidle` and on no list in between — owned by the hand-off. If the M never runs (it is
+//! a new thread that never starts), the P stays in that limbo: that is how a stop-the-world
+//! can wait forever for a P (golang/go#38931), so every hand-off fires probes naming both.
+
+use std::ptr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::m::{self, M};
+use super::p::P;
+use super::pstatus::{self, PStatus, Reason};
+use super::Sched;
+
+impl Sched {
+    /// Wires `p` to `m` (Go's acquirep): `_Pidle`→`_Prunning`. The P must be unowned.
+    pub(crate) fn acquirep(&self, m: &M, p: &P) {
+        if !p.m.load(Ordering::Relaxed).is_null() {
+            super::fatal(&format!("acquirep: P {} already has an M", p.id));
+        }
+        pstatus::set_status(p, PStatus::Idle, PStatus::Running, m.id, Reason::Acquire);
+        p.m.store(m as *const M as *mut M, Ordering::Relaxed);
+        m.p.store(p as *const P as *mut P, Ordering::Relaxed);
+    }
+
+    /// Unwires the M's P (Go's releasep): `_Prunning`→`_Pidle`. The caller decides where the
+    /// P goes next (idle list, handoffp, another M).
+    pub(crate) fn releasep(&self, m: &M) -> &P {
+        let p = m.p().unwrap_or_else(|| super::fatal("releasep: M has no P"));
+        pstatus::set_status(p, PStatus::Running, PStatus::Idle, m.id, Reason::Release);
+        p.m.store(ptr::null_mut(), Ordering::Relaxed);
+        m.p.store(ptr::null_mut(), Ordering::Relaxed);
+        // SAFETY: Ps live as long as the runtime; detach the borrow from `m`.
+        unsafe { &*(p as *const P) }
+    }
+
+    /// Runs `p` on some M: an idle one if any, else a new thread (Go's startm). Without a P,
+    /// takes an idle P, or does nothing if there is none. `spinning`: the M starts out looking
+    /// for work, and the caller has already counted it in `nmspinning`.
+    pub(crate) fn startm(&self, p: Option<&P>, spinning: bool) {
+        let s = self.inner.raw_lock().guard();
+        // SAFETY: the guard holds the scheduler lock for as long as `inner` is used.
+        let inner = unsafe { self.inner.get_unchecked() };
+        let p = match p {
+            Some(p) => p,
+            None => match self.pidleget(inner) {
+                Some(p) => p,
+                None => {
+                    drop(s);
+                    if spinning {
+                        // The caller counted a spinning M that will not exist.
+                        self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    return;
+                }
+            },
+        };
+        let nm = self.mget(inner);
+        drop(s);
+        match nm {
+            Some(nm) => {
+                nm.spinning.store(spinning, Ordering::Relaxed);
+                nm.nextp.store(p as *const P as *mut P, Ordering::Release);
+                nm.park.wakeup();
+            }
+            None => {
+                self.newm(Some(p), spinning);
+            }
+        }
+    }
+
+    /// Creates an M (an OS thread) that will start by acquiring `p` (Go's newm).
+    pub(crate) fn newm(&self, p: Option<&P>, spinning: bool) -> &M {
+        let m = self.alloc_m();
+        m.spinning.store(spinning, Ordering::Relaxed);
+        if let Some(p) = p {
+            m.nextp.store(p as *const P as *mut P, Ordering::Release);
+        }
+        self.stats.threads.fetch_add(1, Ordering::Relaxed);
+        let sched = self.arc();
+        let mp = m as *const M as usize;
+        let r = std::thread::Builder::new()
+            .name(format!("goro-m{}", m.id))
+            .spawn(move || {
+                // SAFETY: Ms live as long as the runtime, which `sched` keeps alive here.
+                let m = unsafe { &*(mp as *const M) };
+                sched.mstart(m);
+                drop(sched);
+            });
+        if let Err(e) = r {
+            super::fatal(&format!("newm: cannot create a thread: {e}"));
+        }
+        m
+    }
+
+    /// An M's thread body: register, take the P it was created for, run the scheduler.
+    fn mstart(&self, m: &M) {
+        m::set_current_m(m);
+        m.tid.store(m::gettid(), Ordering::Relaxed);
+        super::signal::ensure_altstack();
+        let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
+        // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
+        if let Some(p) = unsafe { p.as_ref() } {
+            self.acquirep(m, p);
+        }
+        self.schedule(m);
+        m::set_current_m(ptr::null());
+    }
+
+    /// Parks `m` on the idle M list until startm hands it a P (returns true, P acquired), or
+    /// until `timeout` passes / it is poked / shutdown (returns false, no P). Go's stopm.
+    pub(crate) fn stopm(&self, m: &M, timeout: Option<Duration>) -> bool {
+        debug_assert!(m.p.load(Ordering::Relaxed).is_null());
+        // Drop stale pokes: nobody can hand us a P before we are on the idle list.
+        m.park.clear();
+        self.inner.with(|s| self.mput(s, m));
+        m.blocked.store(true, Ordering::Relaxed);
+        match timeout {
+            None => m.park.sleep(),
+            Some(t) => {
+                m.park.sleep_timeout(t);
+            }
+        }
+        m.blocked.store(false, Ordering::Relaxed);
+        loop {
+            let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
+            // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
+            if let Some(p) = unsafe { p.as_ref() } {
+                m.park.clear();
+                self.acquirep(m, p);
+                return true;
+            }
+            // Woken by a timeout, a poke or shutdown — unless a startm took us off the list
+            // and is about to store nextp and wake us; then wait for that.
+            if self.inner.with(|s| self.mremove(s, m)) || self.is_shutdown() {
+                return false;
+            }
+            m.park.clear();
+            if m.nextp.load(Ordering::Acquire).is_null() {
+                m.park.sleep();
+            }
+        }
+    }
+
+    /// Gives away `p`, whose M is about to block or stop (Go's handoffp). `p` is `_Pidle` and
+    /// unowned. The order of the cases is Go's, and it matters: the first three start an M for
+    /// the P *before* looking at gcwaiting, so under a pending stop-the-world a P can be handed
+    /// to an M instead of being stopped — fine if that M runs, the #38931 hang if it never does.
+    pub(crate) fn handoffp(&self, p: &P) {
+        // 1. Local or global work: start an M to run it.
+        if !p.runq.is_empty() || self.runqsize.load(Ordering::SeqCst) != 0 {
+            self.startm(Some(p), false);
+            return;
+        }
+        // 2. Other pending work (GC mark work in Go): goro has none.
+        // 3. Nobody spinning and no idle P: this P's M should look for work.
+        if self.nmspinning.load(Ordering::SeqCst) + self.npidle.load(Ordering::SeqCst) == 0
+            && self
+                .nmspinning
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.startm(Some(p), true);
+            return;
+        }
+        let g = self.inner.raw_lock().guard();
+        // SAFETY: the guard holds the scheduler lock while `s` is used.
+        let s = unsafe { self.inner.get_unchecked() };
+        // 4. A stop-the-world is waiting: this P counts as stopped.
+        if self.gcwaiting.load(Ordering::SeqCst) {
+            pstatus::set_status(p, PStatus::Idle, PStatus::GcStop, 0, Reason::HandoffGcstop);
+            let left = self.stopwait.fetch_sub(1, Ordering::SeqCst) - 1;
+            drop(g);
+            if left == 0 {
+                self.stopnote.wakeup();
+            }
+            return;
+        }
+        // 5. Work arrived on the global queue meanwhile.
+        if self.runqsize.load(Ordering::SeqCst) != 0 {
+            drop(g);
+            self.startm(Some(p), false);
+            return;
+        }
+        self.pidleput(s, p);
+        drop(g);
+    }
+}

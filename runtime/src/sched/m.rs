@@ -1,0 +1,120 @@
+//! Threads (M): an OS thread running the scheduler loop on its own stack (Go's g0), and the
+//! goroutines the scheduler picks on their coroutine stacks.
+//!
+//! Lock rules for M fields: `p` and `curg` are written only by the M itself; `nextp` and
+//! `spinning` are written by whoever wakes the M (startm), before `park.wakeup()`, and read by
+//! the M after its sleep returns — the note orders them. `locks` is touched only by the M's
+//! own thread.
+
+use std::cell::Cell;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+use super::g::G;
+use super::note::Note;
+use super::p::P;
+use super::Sched;
+
+pub(crate) struct M {
+    pub(crate) id: u64,
+    pub(crate) sched: *const Sched,
+    pub(crate) tid: AtomicI32,
+    /// The P this M holds (null when idle or in a syscall).
+    pub(crate) p: AtomicPtr<P>,
+    /// The P a waker handed to this M before waking it; taken when it wakes (Go's nextp).
+    pub(crate) nextp: AtomicPtr<P>,
+    /// The P this M held when it entered a syscall (Go's oldp), to try to take it back.
+    pub(crate) oldp: AtomicPtr<P>,
+    pub(crate) curg: AtomicPtr<G>,
+    /// acquirem depth: while non-zero the running G is not preempted (Go's m.locks).
+    pub(crate) locks: AtomicU32,
+    /// Looking for work without a G to run (Go's spinning Ms; at most half the busy Ps).
+    pub(crate) spinning: AtomicBool,
+    /// Parked in stopm.
+    pub(crate) blocked: AtomicBool,
+    pub(crate) park: Note,
+    pub(crate) rand: AtomicU64,
+}
+
+// SAFETY: every field is atomic or immutable; `sched` points at the runtime, which every M
+// thread keeps alive (holds an Arc) for as long as it runs.
+unsafe impl Sync for M {}
+// SAFETY: as above.
+unsafe impl Send for M {}
+
+impl M {
+    pub(crate) fn new(id: u64, sched: *const Sched) -> M {
+        M {
+            id,
+            sched,
+            tid: AtomicI32::new(0),
+            p: AtomicPtr::new(ptr::null_mut()),
+            nextp: AtomicPtr::new(ptr::null_mut()),
+            oldp: AtomicPtr::new(ptr::null_mut()),
+            curg: AtomicPtr::new(ptr::null_mut()),
+            locks: AtomicU32::new(0),
+            spinning: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
+            park: Note::new(),
+            rand: AtomicU64::new(0x9E37_79B9_7F4A_7C15 ^ id.wrapping_mul(0xBF58_476D_1CE4_E5B9)),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn sched(&self) -> &Sched {
+        // SAFETY: the runtime outlives its Ms' threads (they hold an Arc), see the Sync comment.
+        unsafe { &*self.sched }
+    }
+
+    #[inline]
+    pub(crate) fn p(&self) -> Option<&P> {
+        // SAFETY: Ps live as long as the runtime (never freed before it).
+        unsafe { self.p.load(Ordering::Relaxed).as_ref() }
+    }
+
+    #[inline]
+    pub(crate) fn curg(&self) -> Option<&G> {
+        // SAFETY: the running G is owned by this M and alive while it runs.
+        unsafe { self.curg.load(Ordering::Relaxed).as_ref() }
+    }
+
+    /// xorshift64*: cheap randomness for steal order (Go's fastrand).
+    pub(crate) fn fastrand(&self) -> u32 {
+        let mut x = self.rand.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rand.store(x, Ordering::Relaxed);
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+    }
+}
+
+thread_local! {
+    /// The M this thread is, or null on threads that are not part of a goro runtime.
+    static CURRENT_M: Cell<*const M> = const { Cell::new(ptr::null()) };
+}
+
+/// The current thread's M.
+///
+/// Never inlined: code on a goroutine stack may resume on another thread after any switch,
+/// and a thread-local address computed before the switch must not be reused after it.
+#[inline(never)]
+pub(crate) fn current_m_ptr() -> *const M {
+    CURRENT_M.with(|c| c.get())
+}
+
+#[inline]
+pub(crate) fn current_m() -> Option<&'static M> {
+    // SAFETY: an M registered on this thread lives until the thread stops being that M (it
+    // clears the slot first); 'static stands for "as long as this thread is the M".
+    unsafe { current_m_ptr().as_ref() }
+}
+
+pub(crate) fn set_current_m(m: *const M) {
+    CURRENT_M.with(|c| c.set(m));
+}
+
+pub(crate) fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}

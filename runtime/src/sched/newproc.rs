@@ -1,0 +1,71 @@
+//! Creating goroutines (Go's newproc) and ending them (goexit0), with the G free lists.
+//!
+//! A dead G keeps its stack; new goroutines take one from the P's free list first (no lock),
+//! then from the global list in batches, and only then map a new stack. Gs are never freed
+//! while the runtime lives, so a stale GRef can at worst name a reused G, never freed memory.
+
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
+
+use super::g::{G, GRef};
+use super::m::M;
+use super::p::P;
+use super::Sched;
+
+/// Local free list bounds: above HIGH, move BATCH to the global list; when empty, take BATCH.
+const GFREE_HIGH: usize = 64;
+const GFREE_BATCH: usize = 32;
+
+impl Sched {
+    /// Creates a goroutine running `f` and queues it on `p` as runnext (Go: the new goroutine
+    /// runs soon, on this P, unless stolen). `m` owns `p`.
+    pub(crate) fn newproc<F: FnOnce() + Send + 'static>(&self, m: &M, p: &P, f: F) -> GRef {
+        let g = self.gfget(p);
+        let id = self.goidgen.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: gfget returned a dead G that nobody else references.
+        unsafe { g.start(self, id, f) };
+        let g = GRef(NonNull::from(Box::leak(g)));
+        self.ngoroutines.fetch_add(1, Ordering::Relaxed);
+        p.counters.created.fetch_add(1, Ordering::Relaxed);
+        debug_assert!(std::ptr::eq(m.p().expect("newproc: M holds P"), p));
+        self.runqput(p, g, true);
+        self.wakep();
+        g
+    }
+
+    fn gfget(&self, p: &P) -> Box<G> {
+        // SAFETY: the calling M owns `p` (newproc's contract).
+        let local = unsafe { p.gfree() };
+        if local.is_empty() {
+            self.gfree.with(|global| {
+                let take = global.len().min(GFREE_BATCH);
+                let at = global.len() - take;
+                local.extend(global.drain(at..));
+            });
+        }
+        match local.pop() {
+            Some(g) => g,
+            None => G::new(self.stacks.alloc()),
+        }
+    }
+
+    /// The goroutine `g` returned: recycle it. `m` owns a P (the G ran there).
+    pub(crate) fn gexit(&self, m: &M, g: &G) {
+        // SAFETY: `m` ran `g` to completion and owns it.
+        unsafe { g.finish() };
+        self.ngoroutines.fetch_sub(1, Ordering::Relaxed);
+        // SAFETY: every running G was leaked from a Box by newproc; it is dead and ours now.
+        let g = unsafe { Box::from_raw(g as *const G as *mut G) };
+        let Some(p) = m.p() else {
+            self.gfree.with(|global| global.push(g));
+            return;
+        };
+        // SAFETY: `m` owns `p`.
+        let local = unsafe { p.gfree() };
+        local.push(g);
+        if local.len() > GFREE_HIGH {
+            let at = local.len() - GFREE_BATCH;
+            self.gfree.with(|global| global.extend(local.drain(at..)));
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Cooperative preemption: safepoints, preemption requests and acquirem/releasem.
+//!
+//! A request (from sysmon for a G running ≥10ms, or from a stop-the-world for every running G)
+//! sets `G::preempt`. The G honours it at its next safepoint — `checkpoint()` and every runtime
+//! call — by yielding to the global run queue, unless its M holds `locks` (acquirem), which
+//! defers the request until the next safepoint after `releasem`. Rust code has no compiler-
+//! inserted safepoints, so a loop that never reaches one cannot be preempted and delays a
+//! stop-the-world: the tools report that as `nonpreemptible_g`.
+
+use std::sync::atomic::Ordering;
+
+use super::g::Switch;
+use super::m::{current_m_ptr, M};
+use super::p::P;
+use super::pstatus::PStatus;
+use super::Sched;
+
+/// A safepoint: yields if a preemption was requested. Costs a thread-local read and two loads
+/// when nothing is pending, so it can sit in hot loops.
+#[inline]
+pub(crate) fn checkpoint() {
+    let m = current_m_ptr();
+    if m.is_null() {
+        return;
+    }
+    // SAFETY: the thread's M is alive while the thread runs it.
+    let m = unsafe { &*m };
+    let g = m.curg.load(Ordering::Relaxed);
+    if g.is_null() {
+        return;
+    }
+    // SAFETY: the current G is alive while it runs.
+    if unsafe { (*g).preempt.load(Ordering::Relaxed) } {
+        preempt_now(m);
+    }
+}
+
+#[cold]
+fn preempt_now(m: &M) {
+    if m.locks.load(Ordering::Relaxed) != 0 {
+        return; // deferred: honoured at the first safepoint after releasem
+    }
+    let g = m.curg().expect("preempt_now: a G is running");
+    g.preempt.store(false, Ordering::Relaxed);
+    // SAFETY: we are on the current G's stack.
+    unsafe { g.mcall(Switch::Preempted) };
+}
+
+/// Disables preemption of the current goroutine (Go's acquirem). Nests.
+pub(crate) fn acquirem() -> Option<&'static M> {
+    let m = super::m::current_m()?;
+    m.locks.fetch_add(1, Ordering::Relaxed);
+    Some(m)
+}
+
+/// Re-enables preemption; honours a request that arrived meanwhile (Go's releasem).
+pub(crate) fn releasem(m: &M) {
+    if m.locks.fetch_sub(1, Ordering::Relaxed) == 1 {
+        checkpoint();
+    }
+}
+
+impl Sched {
+    /// Asks the G running on `p` to yield at its next safepoint. Racy by design (the G may
+    /// have moved on; a spurious preemption is harmless). Returns whether a G was asked.
+    pub(crate) fn preemptone(&self, p: &P) -> bool {
+        let m = p.m.load(Ordering::Acquire);
+        if m.is_null() {
+            return false;
+        }
+        // SAFETY: Ms and Gs live as long as the runtime.
+        let g = unsafe { (*m).curg.load(Ordering::Acquire) };
+        if g.is_null() {
+            return false;
+        }
+        // SAFETY: as above.
+        unsafe { (*g).preempt.store(true, Ordering::Release) };
+        self.stats.preempt_requests.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Asks every running G to yield (stop-the-world).
+    pub(crate) fn preemptall(&self) {
+        for p in self.allp() {
+            if p.status() == PStatus::Running {
+                self.preemptone(p);
+            }
+        }
+    }
+}

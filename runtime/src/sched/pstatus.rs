@@ -1,0 +1,180 @@
+//! P statuses and the one function that changes them.
+//!
+//! Go's numbering and names are kept (tools print Go's names):
+//!
+//! - `_Pidle` (0): the P is not running user code or the scheduler. It is on the idle P list,
+//!   or it is held by whoever is changing it (handoffp, startm, procresize, a syscall fast
+//!   exit) — that second case is the #38931 limbo: idle, owned by nobody on the idle list.
+//! - `_Prunning` (1): owned by exactly one M (`p.m`), running user code or the scheduler.
+//!   Only that M moves it out of `_Prunning`.
+//! - `_Psyscall` (2): the M that owned it is in a blocking call (`goro::syscall`); `p.m` is
+//!   cleared and the M keeps the P as its "old P". Either that M takes it back on return
+//!   (fast exit), sysmon retakes it (`_Psyscall`→`_Pidle`, then handoffp), or a stop-the-world
+//!   claims it (`_Psyscall`→`_Pgcstop`). All three race, so every exit from `_Psyscall` is a CAS.
+//! - `_Pgcstop` (3): halted for a stop-the-world, owned by the M that stopped the world — which
+//!   keeps using its own P while it is `_Pgcstop`. New Ps start here too.
+//! - `_Pdead` (4): beyond the current P count (`set_procs` shrank it), or never used yet.
+//!
+//! Every status change goes through [`cas_status`]: it checks the transition is one the model
+//! allows, counts it, and is the single place the `p_status` probe fires. No other code writes
+//! `P::status`.
+
+use std::sync::atomic::Ordering;
+
+use super::p::P;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+pub(crate) enum PStatus {
+    Idle = 0,
+    Running = 1,
+    Syscall = 2,
+    GcStop = 3,
+    Dead = 4,
+}
+
+pub(crate) const NSTATUS: usize = 5;
+
+impl PStatus {
+    pub(crate) fn from_u32(v: u32) -> PStatus {
+        match v {
+            0 => PStatus::Idle,
+            1 => PStatus::Running,
+            2 => PStatus::Syscall,
+            3 => PStatus::GcStop,
+            4 => PStatus::Dead,
+            _ => super::fatal("corrupt P status"),
+        }
+    }
+
+    /// Go's name, as `schedtrace` and Go's execution tracer print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PStatus::Idle => "_Pidle",
+            PStatus::Running => "_Prunning",
+            PStatus::Syscall => "_Psyscall",
+            PStatus::GcStop => "_Pgcstop",
+            PStatus::Dead => "_Pdead",
+        }
+    }
+}
+
+/// Why a P changed status; the `reason` argument of the `p_status` probe. The numbering is
+/// the probe catalog's: tools decode it by that table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum Reason {
+    /// A new P comes into existence (`_Pdead`→`_Pgcstop`).
+    Init = 0,
+    /// An M takes an idle P to run (`_Pidle`→`_Prunning`).
+    Acquire = 1,
+    /// The owning M gives its P up (`_Prunning`→`_Pidle`).
+    Release = 2,
+    /// The owning M enters a blocking call (`_Prunning`→`_Psyscall`).
+    SyscallEnter = 3,
+    /// The M returns from its call and its P is still there (`_Psyscall`→`_Pidle`, then acquire).
+    SyscallExitFast = 4,
+    /// sysmon takes the P of an M blocked too long (`_Psyscall`→`_Pidle`, then handoffp).
+    Retake = 5,
+    /// The stopper halts its own P (`_Prunning`→`_Pgcstop`).
+    StwOwn = 6,
+    /// The stopper claims a P whose M is in a syscall (`_Psyscall`→`_Pgcstop`).
+    StwSyscall = 7,
+    /// The stopper claims a P from the idle list (`_Pidle`→`_Pgcstop`).
+    StwIdle = 8,
+    /// A running P stops itself at a scheduling point (`_Prunning`→`_Pgcstop`).
+    StwSelf = 9,
+    /// handoffp finds a stop-the-world pending (`_Pidle`→`_Pgcstop`).
+    HandoffGcstop = 10,
+    /// A syscall entered while a stop-the-world is pending (`_Psyscall`→`_Pgcstop`).
+    SyscallGcwait = 11,
+    /// procresize leaves a P idle (`_Pgcstop`→`_Pidle`).
+    ProcresizeIdle = 12,
+    /// procresize gives the caller's M its P back (`_Pgcstop`→`_Prunning`).
+    ProcresizeRun = 13,
+    /// procresize retires a P beyond the new count (`_Pgcstop`→`_Pdead`).
+    ProcresizeDead = 14,
+}
+
+/// The transitions the model allows, `LEGAL[from][to]`. Anything else is a runtime bug and
+/// stops the process (Go's `throw`): a P in a state nobody owns is exactly what hangs a STW.
+const LEGAL: [[bool; NSTATUS]; NSTATUS] = {
+    use PStatus::*;
+    let mut t = [[false; NSTATUS]; NSTATUS];
+    t[Idle as usize][Running as usize] = true; // acquirep
+    t[Idle as usize][GcStop as usize] = true; // STW claims an idle P; handoffp under gcwaiting
+    t[Idle as usize][Dead as usize] = true; // (unused by procresize, which goes via _Pgcstop)
+    t[Running as usize][Idle as usize] = true; // releasep
+    t[Running as usize][Syscall as usize] = true; // entersyscall
+    t[Running as usize][GcStop as usize] = true; // stopper's own P; a P stopping itself
+    t[Syscall as usize][Idle as usize] = true; // fast exit, sysmon retake
+    t[Syscall as usize][GcStop as usize] = true; // STW claims it; entersyscall under gcwaiting
+    t[GcStop as usize][Idle as usize] = true; // start the world
+    t[GcStop as usize][Running as usize] = true; // start the world: the stopper's P
+    t[GcStop as usize][Dead as usize] = true; // procresize shrinks
+    t[Dead as usize][GcStop as usize] = true; // procresize grows (P init)
+    t
+};
+
+/// Moves `p` from `from` to `to`, atomically, if it is in `from`; returns whether it did.
+/// `m` is the M making the change (0 = none, e.g. sysmon) and `reason` why, both for the probe.
+/// A failed CAS is normal where the status is contended (`_Psyscall`); an illegal transition
+/// is not and is fatal.
+#[inline]
+pub(crate) fn cas_status(p: &P, from: PStatus, to: PStatus, m: u64, reason: Reason) -> bool {
+    if !LEGAL[from as usize][to as usize] {
+        illegal(p, from, to, reason);
+    }
+    if p.status
+        .compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return false;
+    }
+    p.note_transition(from, to, m, reason);
+    true
+}
+
+/// Like [`cas_status`] for a transition that cannot race: the caller owns the P. A P found in
+/// any other status than `from` is a broken ownership invariant, so it is fatal.
+#[inline]
+pub(crate) fn set_status(p: &P, from: PStatus, to: PStatus, m: u64, reason: Reason) {
+    if !cas_status(p, from, to, m, reason) {
+        let now = PStatus::from_u32(p.status.load(Ordering::Acquire));
+        super::fatal(&format!(
+            "P {} is {}, expected {} for {:?} -> {}",
+            p.id,
+            now.name(),
+            from.name(),
+            reason,
+            to.name()
+        ));
+    }
+}
+
+#[cold]
+fn illegal(p: &P, from: PStatus, to: PStatus, reason: Reason) -> ! {
+    super::fatal(&format!(
+        "illegal P status transition on P {}: {} -> {} ({:?})",
+        p.id,
+        from.name(),
+        to.name(),
+        reason
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_can_be_left_and_reached() {
+        for s in 0..NSTATUS {
+            assert!(LEGAL[s].iter().any(|&b| b), "no way out of {s}");
+            assert!(LEGAL.iter().any(|row| row[s]), "no way into {s}");
+        }
+        // The two transitions that would let a P vanish from a stop-the-world's count.
+        assert!(!LEGAL[PStatus::Dead as usize][PStatus::Running as usize]);
+        assert!(!LEGAL[PStatus::GcStop as usize][PStatus::Syscall as usize]);
+    }
+}

@@ -1,0 +1,227 @@
+//! Stop-the-world and start-the-world (Go's stopTheWorldWithSema / startTheWorldWithSema),
+//! and procresize.
+//!
+//! Stopping, under the scheduler lock: `stopwait` = P count, `gcwaiting` set; the stopper's own
+//! P goes `_Pgcstop` (it keeps using it), every `_Psyscall` P and every P on the idle list goes
+//! straight to `_Pgcstop`, each counted off `stopwait`; every running G is asked to yield.
+//! Then the stopper sleeps in 100µs rounds, re-asking, until the running Ps have stopped
+//! themselves (`gcstopm`) and `stopwait` is 0. A P that is `_Pidle` but on no list — handed to
+//! an M that never runs — is counted by nobody: the stopper waits forever (golang/go#38931).
+//!
+//! While the world is stopped the stopper holds `worldsema` and preemption is disabled on its
+//! M (acquirem), so its goroutine runs uninterrupted until start-the-world.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::m::M;
+use super::p::P;
+use super::pstatus::{self, PStatus, Reason};
+use super::{preempt, timers, Sched, SchedInner};
+
+/// Why the world is stopped; the `reason` argument of `stw_begin` (the catalog's numbering).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StwReason {
+    /// `goro::stop_the_world` called by user code.
+    User = 0,
+    /// `goro::read_stats` / `goro::stats`: a consistent snapshot.
+    ReadStats = 1,
+    /// `goro::set_procs`: changing the P count.
+    SetProcs = 2,
+}
+
+impl StwReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            StwReason::User => "user",
+            StwReason::ReadStats => "read_stats",
+            StwReason::SetProcs => "set_procs",
+        }
+    }
+}
+
+const WAIT_ROUND: Duration = Duration::from_micros(100);
+
+impl Sched {
+    /// Stops every P but the caller's. The caller is a goroutine holding a P, with `worldsema`
+    /// held and preemption disabled.
+    pub(crate) fn stop_the_world_with_sema(&self, m: &M, reason: StwReason) -> u64 {
+        let id = self.stw_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let start = Instant::now();
+        let own = m.p().unwrap_or_else(|| super::fatal("stop the world without a P"));
+        let wait = self.inner.with(|s| {
+            self.stopwait.store(self.procs() as i32, Ordering::SeqCst);
+            self.gcwaiting.store(true, Ordering::SeqCst);
+            let _ = reason;
+            // Our own P: stopped, but still ours to use.
+            pstatus::set_status(own, PStatus::Running, PStatus::GcStop, m.id, Reason::StwOwn);
+            self.stopwait.fetch_sub(1, Ordering::SeqCst);
+            self.preemptall();
+            // Ps whose M is in a syscall: claim them now; the M will find its P gone.
+            for p in self.allp() {
+                if p.status() == PStatus::Syscall
+                    && pstatus::cas_status(p, PStatus::Syscall, PStatus::GcStop, m.id, Reason::StwSyscall)
+                {
+                    p.syscalltick.fetch_add(1, Ordering::Relaxed);
+                    self.stopwait.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            // Ps on the idle list.
+            while let Some(p) = self.pidleget(s) {
+                pstatus::set_status(p, PStatus::Idle, PStatus::GcStop, m.id, Reason::StwIdle);
+                self.stopwait.fetch_sub(1, Ordering::SeqCst);
+            }
+            self.stopwait.load(Ordering::SeqCst) > 0
+        });
+        if wait {
+            loop {
+                if self.stopnote.sleep_timeout(WAIT_ROUND) {
+                    self.stopnote.clear();
+                    if self.stopwait.load(Ordering::SeqCst) <= 0 || self.is_shutdown() {
+                        break;
+                    }
+                    continue;
+                }
+                self.preemptall();
+            }
+        }
+        if !self.is_shutdown() {
+            for p in self.allp() {
+                if p.status() != PStatus::GcStop {
+                    super::fatal(&format!(
+                        "stop the world: P {} is {} after stopwait reached 0",
+                        p.id,
+                        p.status().name()
+                    ));
+                }
+            }
+        }
+        self.stats.stws.fetch_add(1, Ordering::Relaxed);
+        self.stats.stw_stop_ns.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        id
+    }
+
+    /// Restarts the world: applies a pending P count, gives the caller its P back, and starts
+    /// Ms for Ps that have work.
+    pub(crate) fn start_the_world_with_sema(&self, m: &M) {
+        let with_work = self.inner.with(|s| {
+            let procs = if s.newprocs != 0 { std::mem::take(&mut s.newprocs) } else { self.procs() as u32 };
+            let with_work = self.procresize(s, m, procs);
+            self.gcwaiting.store(false, Ordering::SeqCst);
+            with_work
+        });
+        for p in with_work {
+            self.startm(Some(p), false);
+        }
+        self.wakep();
+    }
+
+    /// Sets the P count to `n` (world stopped or not yet started; scheduler lock held). The
+    /// caller's M ends up holding a `_Prunning` P; the other Ps are `_Pidle`, on the idle list
+    /// if they have no work, else returned so the caller starts Ms for them. Go's procresize.
+    pub(crate) fn procresize<'a>(&'a self, s: &mut SchedInner, m: &M, n: u32) -> Vec<&'a P> {
+        let old = self.procs() as u32;
+        let n = n.clamp(1, super::MAX_PROCS as u32);
+        // New Ps come into existence stopped.
+        for i in 0..n as usize {
+            let p = self.p_or_create(i);
+            if p.status() == PStatus::Dead {
+                pstatus::set_status(p, PStatus::Dead, PStatus::GcStop, m.id, Reason::Init);
+            }
+        }
+        // The caller keeps its P if it survives, else takes P 0.
+        let cur = m.p();
+        let keep = match cur {
+            Some(p) if p.id < n => p,
+            other => {
+                if let Some(p) = other {
+                    p.m.store(std::ptr::null_mut(), Ordering::Relaxed);
+                }
+                let p0 = self.p(0).expect("P 0 exists");
+                m.p.store(p0 as *const P as *mut P, Ordering::Relaxed);
+                p0
+            }
+        };
+        // Retire Ps past the new count: their goroutines and timers move to survivors.
+        for i in n as usize..old as usize {
+            let Some(p) = self.p(i) else { continue };
+            for g in p.runq.drain() {
+                s.runq.push_back(super::GRef(g));
+            }
+            timers::move_all(p, keep);
+            // SAFETY: the world is stopped; nobody else touches retiring Ps' free lists.
+            let free = std::mem::take(unsafe { p.gfree() });
+            self.gfree.with(|global| global.extend(free));
+            p.m.store(std::ptr::null_mut(), Ordering::Relaxed);
+            pstatus::set_status(p, PStatus::GcStop, PStatus::Dead, m.id, Reason::ProcresizeDead);
+        }
+        self.runqsize.store(s.runq.len() as u32, Ordering::SeqCst);
+        self.gomaxprocs.store(n, Ordering::Release);
+        pstatus::set_status(keep, PStatus::GcStop, PStatus::Running, m.id, Reason::ProcresizeRun);
+        keep.m.store(m as *const M as *mut M, Ordering::Relaxed);
+        let mut with_work = Vec::new();
+        for i in (0..n as usize).rev() {
+            let p = self.p(i).expect("created above");
+            if std::ptr::eq(p, keep) {
+                continue;
+            }
+            pstatus::set_status(p, PStatus::GcStop, PStatus::Idle, m.id, Reason::ProcresizeIdle);
+            if p.runq.is_empty() {
+                self.pidleput(s, p);
+            } else {
+                with_work.push(p);
+            }
+        }
+        with_work
+    }
+}
+
+/// The world, stopped: every other P is `_Pgcstop` and no other goroutine runs until this
+/// guard drops. Hold it briefly and do not block while holding it (no channel operations, no
+/// sleeping): the goroutines you would wait for are stopped.
+pub struct WorldStopped {
+    m: &'static M,
+    id: u64,
+    reason: StwReason,
+}
+
+impl WorldStopped {
+    /// This stop's sequence number (the `stw_begin` probe's id).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    pub fn reason(&self) -> StwReason {
+        self.reason
+    }
+}
+
+impl std::fmt::Debug for WorldStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorldStopped").field("id", &self.id).field("reason", &self.reason).finish()
+    }
+}
+
+/// Stops the world (see the module comment); it restarts when the guard drops.
+///
+/// # Panics
+/// Outside a goroutine.
+pub fn stop_the_world(reason: StwReason) -> WorldStopped {
+    let m = super::m::current_m().filter(|m| m.curg().is_some());
+    let m = m.expect("goro::stop_the_world called outside a goroutine");
+    super::checkpoint();
+    m.sched().worldsema.acquire();
+    // The goroutine may have moved while it waited for the semaphore.
+    let m = preempt::acquirem().expect("still on a goroutine");
+    let id = m.sched().stop_the_world_with_sema(m, reason);
+    WorldStopped { m, id, reason }
+}
+
+impl Drop for WorldStopped {
+    fn drop(&mut self) {
+        let sched = self.m.sched();
+        sched.start_the_world_with_sema(self.m);
+        sched.worldsema.release();
+        preempt::releasem(self.m);
+    }
+}

@@ -1,0 +1,114 @@
+//! Blocking calls: entersyscall/exitsyscall and their slow path (Go ≤1.25's `_Psyscall` model).
+//!
+//! Entering, the M keeps its P as "old P" and marks it `_Psyscall` with no M, so sysmon can
+//! retake it (and hand it to another M) if the call lasts, and a stop-the-world can claim it
+//! without waiting for the call. Leaving, the M tries, in order: its old P if still
+//! `_Psyscall` (fast exit), any idle P, and else queues its G globally and parks (slow exit).
+
+use std::sync::atomic::Ordering;
+
+use super::g::{GRef, GStatus, Switch};
+use super::m::{current_m, M};
+use super::pstatus::{self, PStatus, Reason};
+use super::Sched;
+
+/// How the M got a P back, the `kind` argument of the `syscall_exit` probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum ExitKind {
+    Fast = 0,
+    FastIdleP = 1,
+    Slow = 2,
+}
+
+/// Runs `f`, a call that may block the thread, without holding up other goroutines.
+pub(crate) fn syscall<R>(f: impl FnOnce() -> R) -> R {
+    let Some(m) = current_m() else { return f() };
+    if m.curg().is_none() || m.p().is_none() {
+        return f();
+    }
+    super::checkpoint();
+    let sched = m.sched();
+    sched.entersyscall(m);
+    let r = f();
+    // The thread is the same: a G does not move while in a syscall.
+    sched.exitsyscall(m);
+    r
+}
+
+impl Sched {
+    fn entersyscall(&self, m: &M) {
+        let g = m.curg().expect("entersyscall on a goroutine");
+        let p = m.p().expect("entersyscall with a P");
+        p.counters.syscalls.fetch_add(1, Ordering::Relaxed);
+        g.cas_status(GStatus::Running, GStatus::Syscall);
+        p.m.store(std::ptr::null_mut(), Ordering::Relaxed);
+        m.oldp.store(p as *const _ as *mut _, Ordering::Relaxed);
+        m.p.store(std::ptr::null_mut(), Ordering::Relaxed);
+        pstatus::set_status(p, PStatus::Running, PStatus::Syscall, m.id, Reason::SyscallEnter);
+        if self.gcwaiting.load(Ordering::SeqCst) {
+            // A stop-the-world is waiting for us: count our P as stopped now rather than when
+            // sysmon or the stopper notices (Go's entersyscall_gcwait).
+            self.inner.with(|_| {
+                if self.stopwait.load(Ordering::SeqCst) > 0
+                    && pstatus::cas_status(p, PStatus::Syscall, PStatus::GcStop, m.id, Reason::SyscallGcwait)
+                {
+                    p.syscalltick.fetch_add(1, Ordering::Relaxed);
+                    if self.stopwait.fetch_sub(1, Ordering::SeqCst) == 1 {
+                        self.stopnote.wakeup();
+                    }
+                }
+            });
+        }
+    }
+
+    fn exitsyscall(&self, m: &M) {
+        let g = m.curg().expect("exitsyscall on a goroutine");
+        let oldp = m.oldp.swap(std::ptr::null_mut(), Ordering::Relaxed);
+        // SAFETY: Ps live as long as the runtime.
+        let oldp = unsafe { oldp.as_ref() };
+        // Fast: our P is still ours to take back.
+        if let Some(p) = oldp {
+            if pstatus::cas_status(p, PStatus::Syscall, PStatus::Idle, m.id, Reason::SyscallExitFast) {
+                self.acquirep(m, p);
+                p.syscalltick.fetch_add(1, Ordering::Relaxed);
+                g.cas_status(GStatus::Syscall, GStatus::Running);
+                return;
+            }
+        }
+        // Fast, second chance: any idle P.
+        if self.npidle.load(Ordering::SeqCst) > 0 && !self.gcwaiting.load(Ordering::SeqCst) {
+            if let Some(p) = self.inner.with(|s| self.pidleget(s)) {
+                self.acquirep(m, p);
+                p.syscalltick.fetch_add(1, Ordering::Relaxed);
+                g.cas_status(GStatus::Syscall, GStatus::Running);
+                return;
+            }
+        }
+        // Slow: switch to the scheduler, which queues the G and parks the M.
+        // SAFETY: we are on g's own stack.
+        unsafe { g.mcall(Switch::ExitSyscall) };
+        // Resumed by some M with a P: the G is `_Grunning` again (execute did it).
+    }
+
+    /// The slow exit, on the M's own stack (Go's exitsyscall0): run the G here if an idle P
+    /// appeared, else hand it to the global queue and park the M.
+    pub(crate) fn exitsyscall0(&self, m: &M, g: GRef) {
+        g.get().cas_status(GStatus::Syscall, GStatus::Runnable);
+        let p = self.inner.with(|s| {
+            let p = if self.gcwaiting.load(Ordering::SeqCst) { None } else { self.pidleget(s) };
+            if p.is_none() {
+                s.runq.push_back(g);
+                self.runqsize.fetch_add(1, Ordering::SeqCst);
+            }
+            p.map(|p| p as *const super::p::P)
+        });
+        if let Some(p) = p {
+            // SAFETY: Ps live as long as the runtime.
+            self.acquirep(m, unsafe { &*p });
+            self.runqput(m.p().expect("just acquired"), g, true);
+        }
+        // Either way the scheduler loop continues: with a P it runs `g` next; without one it
+        // parks in find_runnable until handed a P.
+    }
+}

@@ -1,0 +1,99 @@
+//! sysmon: the monitor thread. It runs without a P, never stops for a stop-the-world, and:
+//! - retakes Ps whose M has been in a syscall for a sysmon tick (≥20µs) when there is work
+//!   or no spare capacity, and always after 10ms, handing them to another M;
+//! - asks a G running ≥10ms without a scheduling point to yield;
+//! - wakes an M for timers that are overdue because every M is busy.
+//!
+//! It sleeps 20µs, doubling up to 10ms once nothing has needed doing for 1ms (Go's sysmon).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::pstatus::{self, PStatus, Reason};
+use super::Sched;
+
+const FORCE_PREEMPT_NS: i64 = 10_000_000;
+const MIN_DELAY_US: u64 = 20;
+const MAX_DELAY_US: u64 = 10_000;
+
+impl Sched {
+    pub(crate) fn start_sysmon(&self) {
+        let sched = self.arc();
+        let r = std::thread::Builder::new()
+            .name("goro-sysmon".into())
+            .spawn(move || sched.sysmon());
+        if let Err(e) = r {
+            super::fatal(&format!("cannot start sysmon: {e}"));
+        }
+    }
+
+    fn sysmon(&self) {
+        let mut idle = 0u32;
+        let mut delay = MIN_DELAY_US;
+        loop {
+            if idle == 0 {
+                delay = MIN_DELAY_US;
+            } else if idle > 50 {
+                delay = (delay * 2).min(MAX_DELAY_US);
+            }
+            if self.sysmon_note.sleep_timeout(Duration::from_micros(delay)) || self.is_shutdown() {
+                if self.is_shutdown() {
+                    return;
+                }
+                self.sysmon_note.clear();
+            }
+            let now = self.nanotime();
+            let mut acted = self.retake(now) > 0;
+            let next = self.earliest_timer();
+            if next != 0 && now - next > 1_000_000 {
+                // Timers overdue by >1ms: every M is busy or nobody waits for them.
+                self.poke_timer_waiter(next);
+                self.wakep();
+                acted = true;
+            }
+            idle = if acted { 0 } else { idle + 1 };
+        }
+    }
+
+    /// Go's retake: returns how many Ps were taken from syscalls.
+    fn retake(&self, now: i64) -> u32 {
+        let mut n = 0;
+        for p in self.allp() {
+            let s = p.status();
+            let pd = &p.sysmontick;
+            if s == PStatus::Running || s == PStatus::Syscall {
+                let t = p.schedtick.load(Ordering::Relaxed);
+                if pd.schedtick.load(Ordering::Relaxed) != t {
+                    pd.schedtick.store(t, Ordering::Relaxed);
+                    pd.schedwhen.store(now, Ordering::Relaxed);
+                } else if pd.schedwhen.load(Ordering::Relaxed) + FORCE_PREEMPT_NS <= now {
+                    self.preemptone(p);
+                }
+            }
+            if s != PStatus::Syscall {
+                continue;
+            }
+            // Give the call one sysmon tick to finish on its own.
+            let t = p.syscalltick.load(Ordering::Relaxed);
+            if pd.syscalltick.load(Ordering::Relaxed) != t {
+                pd.syscalltick.store(t, Ordering::Relaxed);
+                pd.syscallwhen.store(now, Ordering::Relaxed);
+                continue;
+            }
+            // No work waiting and spare capacity exists: leave it unless the call is long.
+            if p.runq.is_empty()
+                && self.nmspinning.load(Ordering::SeqCst) + self.npidle.load(Ordering::SeqCst) > 0
+                && pd.syscallwhen.load(Ordering::Relaxed) + FORCE_PREEMPT_NS > now
+            {
+                continue;
+            }
+            if pstatus::cas_status(p, PStatus::Syscall, PStatus::Idle, 0, Reason::Retake) {
+                p.syscalltick.fetch_add(1, Ordering::Relaxed);
+                self.stats.retakes.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+                self.handoffp(p);
+            }
+        }
+        n
+    }
+}
