@@ -1,2 +1,33 @@
 //! goro's USDT probes: the catalog (the contract between the runtime and the tools), the probe
-//! macro that emits SystemTap SDT notes, and the reader that finds them in an ELF file.
+//! functions that emit SystemTap SDT notes, and the reader that finds them in an ELF file.
+//!
+//! * [`catalog`]: every probe, its arguments and the code tables, with [`CATALOG_VERSION`].
+//! * [`probe`]: one `#[inline(always)]` function per probe, e.g.
+//!   `probe::p_status(p, pstatus::IDLE, pstatus::RUNNING, m, reason::ACQUIRE)`.
+//!   With the `disabled` feature every site compiles to nothing (for the overhead benchmark).
+//! * [`sdt`]: reads `.note.stapsdt` from an executable or a shared library and maps each site
+//!   to the file offset a uprobe attaches to; [`spec`] decodes the argument specs.
+
+#[macro_use]
+mod site;
+#[macro_use]
+mod define;
+
+pub mod catalog;
+pub mod sdt;
+pub mod spec;
+
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use catalog::{
+    CATALOG, CATALOG_VERSION, G_NONE, M_NONE, P_NONE, PROVIDER, handoff, probe, pstatus, reason,
+    stw_reason, syscall_exit_kind, testing,
+};
+
+/// Whether probe sites are compiled in (false with the `disabled` feature or on an
+/// architecture without a site implementation). Tests that look for sites check it.
+pub const SITES_ENABLED: bool = cfg!(all(
+    not(feature = "disabled"),
+    any(target_arch = "x86_64", target_arch = "aarch64")
+));

@@ -29,7 +29,13 @@ mod sched;
 use std::time::Duration;
 
 pub use join::JoinHandle;
-pub use runtime::{Builder, DEFAULT_STACK_SIZE, Error, Runtime};
+pub use runtime::{Builder, DEFAULT_STACK_SIZE, Error, Inspector, Runtime};
+
+/// Scheduler state snapshots for diagnostics, readable from any thread even when the runtime
+/// is hung (see [`Runtime::inspector`]).
+pub mod debug {
+    pub use crate::sched::debug::{MSnapshot, PSnapshot, SchedSnapshot, StwSnapshot, TemplateSnapshot};
+}
 pub use sched::stats::{PStats, Stats};
 pub use sched::stw::{StwReason, WorldStopped, stop_the_world};
 pub use sched::MAX_PROCS;
@@ -124,4 +130,27 @@ pub fn read_stats() -> Stats {
 /// Same as [`read_stats`].
 pub fn stats() -> Stats {
     read_stats()
+}
+
+/// Wires the calling goroutine to its OS thread (Go's LockOSThread): until a matching
+/// [`unlock_os_thread`], it runs only on this thread and no other goroutine runs there. Calls
+/// nest. A goroutine that exits while locked ends its thread, so a thread whose OS state was
+/// changed (`unshare`, namespaces, cwd, ...) is never reused; threads the runtime creates while
+/// a thread is locked come from a clean template thread, never cloned from the locked one.
+///
+/// # Panics
+/// Outside a goroutine, or when the nesting count would overflow.
+pub fn lock_os_thread() {
+    sched::lockos::lock_os_thread();
+}
+
+/// Undoes one [`lock_os_thread`]; does nothing if the goroutine is not locked.
+pub fn unlock_os_thread() {
+    sched::lockos::unlock_os_thread();
+}
+
+/// The calling goroutine's thread lock counts: (external — `lock_os_thread` calls, internal —
+/// the runtime's own). (0, 0) outside a goroutine.
+pub fn lock_counts() -> (u32, u32) {
+    sched::lockos::lock_counts()
 }

@@ -1,6 +1,25 @@
 //! `trace-cli`: finds why a goro stop-the-world never ends.
+//!
+//! Exit status (DESIGN.md): 0 success, 1 error, 2 usage, 3 at least one finding.
 
-fn main() {
-    eprintln!("trace-cli: no commands yet");
-    std::process::exit(2);
+mod cli;
+mod commands;
+mod error;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with status 2.
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::from(error::EXIT_OK),
+        // A reader that went away (`trace-cli probes X | head`) is not an error.
+        Err(e) if e.is_broken_pipe() => ExitCode::from(error::EXIT_OK),
+        Err(e) => {
+            eprintln!("trace-cli: {e}");
+            ExitCode::from(error::EXIT_ERROR)
+        }
+    }
 }

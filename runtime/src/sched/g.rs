@@ -75,6 +75,8 @@ pub(crate) struct G {
     pub(crate) preempt: AtomicBool,
     /// The M running this G (null unless running or in a syscall).
     pub(crate) m: AtomicPtr<M>,
+    /// The M this G is wired to by LockOSThread (null if none): it runs only there.
+    pub(crate) lockedm: AtomicPtr<M>,
     /// A word a waker leaves for the wakee (e.g. which select case won).
     pub(crate) param: AtomicUsize,
     pub(crate) waitreason: AtomicU8,
@@ -104,6 +106,7 @@ impl G {
             status: AtomicU32::new(GStatus::Dead as u32),
             preempt: AtomicBool::new(false),
             m: AtomicPtr::new(std::ptr::null_mut()),
+            lockedm: AtomicPtr::new(std::ptr::null_mut()),
             param: AtomicUsize::new(0),
             waitreason: AtomicU8::new(0),
             coro: UnsafeCell::new(None),

@@ -41,6 +41,15 @@ impl Sched {
     /// takes an idle P, or does nothing if there is none. `spinning`: the M starts out looking
     /// for work, and the caller has already counted it in `nmspinning`.
     pub(crate) fn startm(&self, p: Option<&P>, spinning: bool) {
+        // No preemption while we hold a P that is on no list (golang/go#42237).
+        let mp = super::preempt::acquirem();
+        self.startm_locked(p, spinning);
+        if let Some(mp) = mp {
+            super::preempt::releasem(mp);
+        }
+    }
+
+    fn startm_locked(&self, p: Option<&P>, spinning: bool) {
         let s = self.inner.raw_lock().guard();
         // SAFETY: the guard holds the scheduler lock for as long as `inner` is used.
         let inner = unsafe { self.inner.get_unchecked() };
@@ -72,33 +81,10 @@ impl Sched {
         }
     }
 
-    /// Creates an M (an OS thread) that will start by acquiring `p` (Go's newm).
-    pub(crate) fn newm(&self, p: Option<&P>, spinning: bool) -> &M {
-        let m = self.alloc_m();
-        m.spinning.store(spinning, Ordering::Relaxed);
-        if let Some(p) = p {
-            m.nextp.store(p as *const P as *mut P, Ordering::Release);
-        }
-        self.stats.threads.fetch_add(1, Ordering::Relaxed);
-        let sched = self.arc();
-        let mp = m as *const M as usize;
-        let r = std::thread::Builder::new()
-            .name(format!("goro-m{}", m.id))
-            .spawn(move || {
-                // SAFETY: Ms live as long as the runtime, which `sched` keeps alive here.
-                let m = unsafe { &*(mp as *const M) };
-                sched.mstart(m);
-                drop(sched);
-            });
-        if let Err(e) = r {
-            super::fatal(&format!("newm: cannot create a thread: {e}"));
-        }
-        m
-    }
-
     /// An M's thread body: register, take the P it was created for, run the scheduler.
-    fn mstart(&self, m: &M) {
+    pub(crate) fn mstart(&self, m: &M) {
         m::set_current_m(m);
+        m.started.store(true, Ordering::Release);
         m.tid.store(m::gettid(), Ordering::Relaxed);
         super::signal::ensure_altstack();
         let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
@@ -116,7 +102,10 @@ impl Sched {
         debug_assert!(m.p.load(Ordering::Relaxed).is_null());
         // Drop stale pokes: nobody can hand us a P before we are on the idle list.
         m.park.clear();
-        self.inner.with(|s| self.mput(s, m));
+        self.inner.with(|s| {
+            self.mput(s, m);
+            self.checkdead(s);
+        });
         m.blocked.store(true, Ordering::Relaxed);
         match timeout {
             None => m.park.sleep(),

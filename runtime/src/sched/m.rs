@@ -34,6 +34,19 @@ pub(crate) struct M {
     pub(crate) blocked: AtomicBool,
     pub(crate) park: Note,
     pub(crate) rand: AtomicU64,
+    /// The goroutine wired to this thread by LockOSThread (null if none).
+    pub(crate) lockedg: AtomicPtr<G>,
+    /// LockOSThread nesting: user calls (external) and runtime calls (internal). The G and M
+    /// are wired while either is non-zero. Only this M's thread changes them.
+    pub(crate) locked_ext: AtomicU32,
+    pub(crate) locked_int: AtomicU32,
+    /// This M's thread is the one that called `block_on` (M0): never exits, parks instead.
+    pub(crate) is_m0: AtomicBool,
+    /// Created from a locked M, so queued for the template thread to start (see `template`).
+    pub(crate) queued: AtomicBool,
+    /// Its OS thread has started / has exited.
+    pub(crate) started: AtomicBool,
+    pub(crate) exited: AtomicBool,
 }
 
 // SAFETY: every field is atomic or immutable; `sched` points at the runtime, which every M
@@ -57,6 +70,13 @@ impl M {
             blocked: AtomicBool::new(false),
             park: Note::new(),
             rand: AtomicU64::new(0x9E37_79B9_7F4A_7C15 ^ id.wrapping_mul(0xBF58_476D_1CE4_E5B9)),
+            lockedg: AtomicPtr::new(ptr::null_mut()),
+            locked_ext: AtomicU32::new(0),
+            locked_int: AtomicU32::new(0),
+            is_m0: AtomicBool::new(false),
+            queued: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            exited: AtomicBool::new(false),
         }
     }
 
@@ -70,6 +90,19 @@ impl M {
     pub(crate) fn p(&self) -> Option<&P> {
         // SAFETY: Ps live as long as the runtime (never freed before it).
         unsafe { self.p.load(Ordering::Relaxed).as_ref() }
+    }
+
+    /// Whether this thread is wired to a goroutine (LockOSThread): threads must not be cloned
+    /// from it, since its OS state may be tainted.
+    #[inline]
+    pub(crate) fn is_locked(&self) -> bool {
+        self.locked_ext.load(Ordering::Relaxed) != 0 || self.locked_int.load(Ordering::Relaxed) != 0
+    }
+
+    #[inline]
+    pub(crate) fn lockedg(&self) -> Option<&G> {
+        // SAFETY: Gs live as long as the runtime.
+        unsafe { self.lockedg.load(Ordering::Relaxed).as_ref() }
     }
 
     #[inline]

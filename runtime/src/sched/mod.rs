@@ -8,6 +8,10 @@
 //! - `schedule` — the scheduler loop: find_runnable, execute, work stealing, global queue
 //! - `park` — park/ready/gosched, the runtime semaphore; `newproc` — `go` and goroutine exit
 //! - `preempt` — safepoints, preemption requests, acquirem/releasem
+//! - `lockos` — LockOSThread: wiring a G to its M, stoplockedm/startlockedm, locked exit
+//! - `template` — the template thread and the new-M hand-off list (golang/go#38931 lives here)
+//! - `checkdead` — "all goroutines are asleep - deadlock!"
+//! - `debug` — a lock-free snapshot of scheduler state, readable even from a hung process
 //! - `syscall` — entersyscall/exitsyscall; `sysmon` — the monitor thread (retake, preempt)
 //! - `timers` — per-P timer heaps; `stw` — stop/start the world and procresize
 //! - `signal` — stack overflow reports; `stats` — counters and snapshots
@@ -18,11 +22,14 @@
 //! status word: never call into user code, park, or create a thread while holding it.
 
 pub(crate) mod atomics;
+pub(crate) mod checkdead;
+pub(crate) mod debug;
 pub(crate) mod futex;
 pub(crate) mod g;
 pub(crate) mod handoff;
 pub(crate) mod idle;
 pub(crate) mod lock;
+pub(crate) mod lockos;
 pub(crate) mod m;
 pub(crate) mod newproc;
 pub(crate) mod note;
@@ -38,6 +45,7 @@ pub(crate) mod stats;
 pub(crate) mod stw;
 pub(crate) mod syscall;
 pub(crate) mod sysmon;
+pub(crate) mod template;
 pub(crate) mod timers;
 
 use std::collections::VecDeque;
@@ -74,9 +82,30 @@ pub(crate) struct SchedInner {
 // SAFETY: the raw pointers name Ms and Ps owned by the runtime, which outlive the lists.
 unsafe impl Send for SchedInner {}
 
+/// Runtime options that are fixed when it is built.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    /// Start the template thread in the pre-fix order of golang/go#38931: preemptible between
+    /// setting `have_template_thread` and creating the thread. A diagnostics aid: it makes the
+    /// stop-the-world hang reproducible. Off by default.
+    pub(crate) legacy_template_thread: bool,
+    /// Fault injection: hold the window between setting the flag and creating the template
+    /// thread open this long (in legacy mode it is preemptible; fixed, it is not).
+    pub(crate) widen_template_race: Option<std::time::Duration>,
+    /// Report "all goroutines are asleep - deadlock!" and exit (Go's checkdead).
+    pub(crate) deadlock_detection: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { legacy_template_thread: false, widen_template_race: None, deadlock_detection: true }
+    }
+}
+
 /// One runtime instance: everything Go keeps in `sched`, `allp` and `allm`.
 pub(crate) struct Sched {
     me: Weak<Sched>,
+    pub(crate) config: Config,
     pub(crate) epoch: Instant,
     pub(crate) stacks: StackPool,
     allp: Box<[AtomicPtr<P>]>,
@@ -105,6 +134,22 @@ pub(crate) struct Sched {
     pub(crate) shutdown: AtomicBool,
     pub(crate) sysmon_note: Note,
     pub(crate) stats: stats::GlobalCounters,
+    /// Set (0→1) by the first LockOSThread, before the template thread is created.
+    pub(crate) have_template_thread: AtomicU32,
+    /// The template thread's M, once its thread runs.
+    pub(crate) template_m: AtomicPtr<M>,
+    pub(crate) template_note: Note,
+    /// New Ms created from locked threads, waiting for the template thread to start them.
+    pub(crate) newm_handoff: Locked<Vec<*const M>>,
+    pub(crate) newm_handoff_len: AtomicU32,
+    /// Worker Ms that exist (their thread may not have started yet), for checkdead. Under `inner`.
+    pub(crate) mlive: AtomicI64,
+    /// Locked Ms parked waiting for their goroutine, and M0 parked for good. Under `inner`.
+    pub(crate) nmidlelocked: AtomicI64,
+    /// The current stop-the-world: id (0 = none), reason, start time (runtime clock).
+    pub(crate) stw_current: AtomicU64,
+    pub(crate) stw_reason: AtomicU32,
+    pub(crate) stw_start: AtomicI64,
 }
 
 // SAFETY: all shared state is atomic or behind a Lock; raw pointers name runtime-owned objects.
@@ -113,9 +158,10 @@ unsafe impl Sync for Sched {}
 unsafe impl Send for Sched {}
 
 impl Sched {
-    pub(crate) fn new(stack_size: usize) -> Arc<Sched> {
+    pub(crate) fn new(stack_size: usize, config: Config) -> Arc<Sched> {
         Arc::new_cyclic(|me| Sched {
             me: me.clone(),
+            config,
             epoch: Instant::now(),
             stacks: StackPool::new(stack_size),
             allp: (0..MAX_PROCS).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
@@ -140,6 +186,16 @@ impl Sched {
             shutdown: AtomicBool::new(false),
             sysmon_note: Note::new(),
             stats: stats::GlobalCounters::default(),
+            have_template_thread: AtomicU32::new(0),
+            template_m: AtomicPtr::new(ptr::null_mut()),
+            template_note: Note::new(),
+            newm_handoff: Locked::new(Vec::new()),
+            newm_handoff_len: AtomicU32::new(0),
+            mlive: AtomicI64::new(0),
+            nmidlelocked: AtomicI64::new(0),
+            stw_current: AtomicU64::new(0),
+            stw_reason: AtomicU32::new(0),
+            stw_start: AtomicI64::new(0),
         })
     }
 
@@ -212,6 +268,13 @@ impl Sched {
         }
         self.sysmon_note.wakeup();
         self.stopnote.wakeup();
+        self.template_note.wakeup();
+        // Locked Ms parked for their goroutine (or for good, M0) leave too.
+        self.allm.with(|all| {
+            for m in all.iter() {
+                m.park.wakeup();
+            }
+        });
     }
 
     #[inline]

@@ -49,8 +49,22 @@ impl Sched {
         }
     }
 
-    /// The goroutine `g` returned: recycle it. `m` owns a P (the G ran there).
-    pub(crate) fn gexit(&self, m: &M, g: &G) {
+    /// The goroutine `g` returned: recycle it. `m` owns a P (the G ran there). Returns whether
+    /// the thread must end (the G exited while locked: see `lockos`).
+    pub(crate) fn gexit(&self, m: &M, g: &G) -> bool {
+        let locked = std::ptr::eq(g.lockedm.load(Ordering::Relaxed), m);
+        if locked {
+            g.lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
+            m.lockedg.store(std::ptr::null_mut(), Ordering::Relaxed);
+            if m.locked_int.load(Ordering::Relaxed) != 0 {
+                super::fatal("a goroutine exited holding the runtime's internal thread lock");
+            }
+        }
+        self.gfput(m, g);
+        locked && self.mexit(m)
+    }
+
+    fn gfput(&self, m: &M, g: &G) {
         // SAFETY: `m` ran `g` to completion and owns it.
         unsafe { g.finish() };
         self.ngoroutines.fetch_sub(1, Ordering::Relaxed);

@@ -96,6 +96,39 @@ pub(crate) enum Reason {
     ProcresizeDead = 14,
 }
 
+impl Reason {
+    /// The probe catalog's name for this reason.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Init => "init",
+            Reason::Acquire => "acquire",
+            Reason::Release => "release",
+            Reason::SyscallEnter => "syscall_enter",
+            Reason::SyscallExitFast => "syscall_exit_fast",
+            Reason::Retake => "retake",
+            Reason::StwOwn => "stw_own",
+            Reason::StwSyscall => "stw_syscall",
+            Reason::StwIdle => "stw_idle",
+            Reason::StwSelf => "stw_self",
+            Reason::HandoffGcstop => "handoff_gcstop",
+            Reason::SyscallGcwait => "syscall_gcwait",
+            Reason::ProcresizeIdle => "procresize_idle",
+            Reason::ProcresizeRun => "procresize_run",
+            Reason::ProcresizeDead => "procresize_dead",
+        }
+    }
+
+    pub(crate) fn from_u32(v: u32) -> Option<Reason> {
+        use Reason::*;
+        const ALL: [Reason; 15] = [
+            Init, Acquire, Release, SyscallEnter, SyscallExitFast, Retake, StwOwn, StwSyscall,
+            StwIdle, StwSelf, HandoffGcstop, SyscallGcwait, ProcresizeIdle, ProcresizeRun,
+            ProcresizeDead,
+        ];
+        ALL.get(v as usize).copied()
+    }
+}
+
 /// The transitions the model allows, `LEGAL[from][to]`. Anything else is a runtime bug and
 /// stops the process (Go's `throw`): a P in a state nobody owns is exactly what hangs a STW.
 const LEGAL: [[bool; NSTATUS]; NSTATUS] = {

@@ -17,17 +17,47 @@ use super::p::{P, RUNQ_SIZE};
 use super::pstatus::{self, PStatus, Reason};
 use super::{timers, Sched, SchedInner};
 
+/// What the scheduler loop does after a goroutine switched out.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Next {
+    Schedule,
+    /// A locked goroutine exited: its thread ends.
+    ExitThread,
+}
+
 /// Rounds of stealing over all Ps before giving up (Go's stealTries).
 const STEAL_TRIES: usize = 4;
 
 impl Sched {
     /// The M's scheduler loop; returns only at shutdown.
     pub(crate) fn schedule(&self, m: &M) {
-        while let Some((g, inherit)) = self.find_runnable(m) {
+        loop {
+            if self.is_shutdown() {
+                return;
+            }
+            // A locked M runs only its goroutine: wait for it, then run it.
+            if let Some(lg) = m.lockedg() {
+                if !self.stoplockedm(m) {
+                    return;
+                }
+                if self.execute(m, GRef(std::ptr::NonNull::from(lg)), false) == Next::ExitThread {
+                    return;
+                }
+                continue;
+            }
+            let Some((g, inherit)) = self.find_runnable(m) else { return };
             if m.spinning.load(Ordering::Relaxed) {
                 self.reset_spinning(m);
             }
-            self.execute(m, g, inherit);
+            let lm = g.get().lockedm.load(Ordering::Relaxed);
+            if !lm.is_null() && !std::ptr::eq(lm, m) {
+                // Wired to another thread: send our P there instead.
+                self.startlockedm(m, g.get());
+                continue;
+            }
+            if self.execute(m, g, inherit) == Next::ExitThread {
+                return;
+            }
         }
     }
 
@@ -43,7 +73,7 @@ impl Sched {
 
     /// Runs `g` on `m` until the G switches back, then acts on the switch. Loops while the
     /// same G continues (a park whose unlock step declined).
-    fn execute(&self, m: &M, g: GRef, mut inherit: bool) {
+    fn execute(&self, m: &M, g: GRef, mut inherit: bool) -> Next {
         let g = g.get();
         loop {
             let p = m.p().unwrap_or_else(|| super::fatal("execute: M has no P"));
@@ -58,9 +88,13 @@ impl Sched {
             let sw = unsafe { g.resume() };
             m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
             let Some(sw) = sw else {
-                self.gexit(m, g);
-                return;
+                return if self.gexit(m, g) { Next::ExitThread } else { Next::Schedule };
             };
+            if std::ptr::eq(g.lockedm.load(Ordering::Relaxed), m) {
+                // We will sleep in stoplockedm until whoever runs into our G wakes us: arm the
+                // note now, before the G becomes visible to them.
+                m.park.clear();
+            }
             g.m.store(std::ptr::null_mut(), Ordering::Relaxed);
             match sw {
                 Switch::Gosched | Switch::Preempted => {
@@ -70,7 +104,7 @@ impl Sched {
                         .fetch_add(1, Ordering::Relaxed);
                     g.cas_status(GStatus::Running, GStatus::Runnable);
                     self.globrunqput(GRef(std::ptr::NonNull::from(g)));
-                    return;
+                    return Next::Schedule;
                 }
                 Switch::Park { unlock, reason } => {
                     let p = m.p().expect("a parking G's M holds a P");
@@ -86,11 +120,14 @@ impl Sched {
                             continue;
                         }
                     }
-                    return;
+                    return Next::Schedule;
                 }
                 Switch::ExitSyscall => {
-                    self.exitsyscall0(m, GRef(std::ptr::NonNull::from(g)));
-                    return;
+                    if self.exitsyscall0(m, GRef(std::ptr::NonNull::from(g))) {
+                        inherit = false;
+                        continue;
+                    }
+                    return Next::Schedule;
                 }
             }
         }

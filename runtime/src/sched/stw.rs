@@ -32,6 +32,14 @@ pub enum StwReason {
 }
 
 impl StwReason {
+    pub(crate) fn from_u32(v: u32) -> StwReason {
+        match v {
+            1 => StwReason::ReadStats,
+            2 => StwReason::SetProcs,
+            _ => StwReason::User,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             StwReason::User => "user",
@@ -53,7 +61,9 @@ impl Sched {
         let wait = self.inner.with(|s| {
             self.stopwait.store(self.procs() as i32, Ordering::SeqCst);
             self.gcwaiting.store(true, Ordering::SeqCst);
-            let _ = reason;
+            self.stw_reason.store(reason as u32, Ordering::Relaxed);
+            self.stw_start.store(self.nanotime(), Ordering::Relaxed);
+            self.stw_current.store(id, Ordering::Release);
             // Our own P: stopped, but still ours to use.
             pstatus::set_status(own, PStatus::Running, PStatus::GcStop, m.id, Reason::StwOwn);
             self.stopwait.fetch_sub(1, Ordering::SeqCst);
@@ -109,6 +119,7 @@ impl Sched {
             let procs = if s.newprocs != 0 { std::mem::take(&mut s.newprocs) } else { self.procs() as u32 };
             let with_work = self.procresize(s, m, procs);
             self.gcwaiting.store(false, Ordering::SeqCst);
+            self.stw_current.store(0, Ordering::Release);
             with_work
         });
         for p in with_work {

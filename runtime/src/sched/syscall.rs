@@ -91,9 +91,10 @@ impl Sched {
         // Resumed by some M with a P: the G is `_Grunning` again (execute did it).
     }
 
-    /// The slow exit, on the M's own stack (Go's exitsyscall0): run the G here if an idle P
-    /// appeared, else hand it to the global queue and park the M.
-    pub(crate) fn exitsyscall0(&self, m: &M, g: GRef) {
+    /// The slow exit, on the M's own stack (Go's exitsyscall0): if an idle P appeared, take it
+    /// and return true (the caller runs the G at once); else queue the G globally and return
+    /// false (the M parks in the scheduler loop — a locked M in stoplockedm, for its G).
+    pub(crate) fn exitsyscall0(&self, m: &M, g: GRef) -> bool {
         g.get().cas_status(GStatus::Syscall, GStatus::Runnable);
         let p = self.inner.with(|s| {
             let p = if self.gcwaiting.load(Ordering::SeqCst) { None } else { self.pidleget(s) };
@@ -103,12 +104,13 @@ impl Sched {
             }
             p.map(|p| p as *const super::p::P)
         });
-        if let Some(p) = p {
-            // SAFETY: Ps live as long as the runtime.
-            self.acquirep(m, unsafe { &*p });
-            self.runqput(m.p().expect("just acquired"), g, true);
+        match p {
+            Some(p) => {
+                // SAFETY: Ps live as long as the runtime.
+                self.acquirep(m, unsafe { &*p });
+                true
+            }
+            None => false,
         }
-        // Either way the scheduler loop continues: with a P it runs `g` next; without one it
-        // parks in find_runnable until handed a P.
     }
 }

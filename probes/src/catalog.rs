@@ -1,0 +1,787 @@
+//! The probe catalog: the contract between the runtime's probe sites and the tools.
+//!
+//! Everything about a probe is written once, in the `probes!` table below: its name, the
+//! order, names, types and meanings of its arguments, and how a decoder prints each argument.
+//! Adding a probe is adding one entry; the runtime then gets `probe::<name>()` and decoders see
+//! it in [`CATALOG`]. Removing, renaming or reordering anything is an incompatible change:
+//! bump [`CATALOG_VERSION`].
+//!
+//! Id conventions, as in every probe and in the state table: P ids are `u32` and
+//! `P_NONE` (`u32::MAX`) means "no P"; M and G ids are `u64`, start at 1, and 0 means
+//! "no M" / "no G". Thread ids (`tid`) are the kernel's.
+
+use std::fmt;
+
+/// Version of this contract. Bumped on every incompatible change to a probe or a code.
+pub const CATALOG_VERSION: u32 = 1;
+
+/// The SDT provider of every goro probe.
+pub const PROVIDER: &str = "goro";
+
+/// "No P" in a P-id argument.
+pub const P_NONE: u32 = u32::MAX;
+/// "No M" in an M-id argument (M ids start at 1).
+pub const M_NONE: u64 = 0;
+/// "No G" in a G-id argument (G ids start at 1).
+pub const G_NONE: u64 = 0;
+
+/// The type of a probe argument, as the Rust function takes it and as the site's spec says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ArgType {
+    U8,
+    U16,
+    U32,
+    U64,
+    I8,
+    I16,
+    I32,
+    I64,
+}
+
+impl ArgType {
+    /// Size in bytes: the `N` of an `N@...` spec.
+    pub const fn size(self) -> u8 {
+        match self {
+            ArgType::U8 | ArgType::I8 => 1,
+            ArgType::U16 | ArgType::I16 => 2,
+            ArgType::U32 | ArgType::I32 => 4,
+            ArgType::U64 | ArgType::I64 => 8,
+        }
+    }
+
+    /// Signed types have a negative size in the spec (`-4@%eax`).
+    pub const fn signed(self) -> bool {
+        matches!(
+            self,
+            ArgType::I8 | ArgType::I16 | ArgType::I32 | ArgType::I64
+        )
+    }
+
+    /// The Rust name of the type.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ArgType::U8 => "u8",
+            ArgType::U16 => "u16",
+            ArgType::U32 => "u32",
+            ArgType::U64 => "u64",
+            ArgType::I8 => "i8",
+            ArgType::I16 => "i16",
+            ArgType::I32 => "i32",
+            ArgType::I64 => "i64",
+        }
+    }
+
+    /// The type a spec of this size and signedness carries, if it is one of ours.
+    pub const fn from_spec(size: u8, signed: bool) -> Option<ArgType> {
+        Some(match (size, signed) {
+            (1, false) => ArgType::U8,
+            (2, false) => ArgType::U16,
+            (4, false) => ArgType::U32,
+            (8, false) => ArgType::U64,
+            (1, true) => ArgType::I8,
+            (2, true) => ArgType::I16,
+            (4, true) => ArgType::I32,
+            (8, true) => ArgType::I64,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ArgType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What an argument's value means, so a decoder can print it the way an engineer reads it.
+#[derive(Clone, Copy, Debug)]
+pub enum ArgKind {
+    /// A count, a duration or another plain number.
+    Number,
+    /// A P id; `P_NONE` is "none".
+    P,
+    /// An M id; `M_NONE` is "none".
+    M,
+    /// A G id; `G_NONE` is "none".
+    G,
+    /// A kernel thread id.
+    Tid,
+    /// A stop-the-world id (a counter, starting at 1).
+    Stw,
+    /// A boolean flag: 0 or 1.
+    Flag,
+    /// A code of the given table; decoders print its name.
+    Code(&'static CodeTable),
+}
+
+impl ArgKind {
+    /// A short word for the kind, for listings and JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ArgKind::Number => "number",
+            ArgKind::P => "p",
+            ArgKind::M => "m",
+            ArgKind::G => "g",
+            ArgKind::Tid => "tid",
+            ArgKind::Stw => "stw",
+            ArgKind::Flag => "flag",
+            ArgKind::Code(t) => t.name,
+        }
+    }
+
+    /// Renders a raw argument value (already truncated to the argument's width).
+    pub fn render(&self, value: u64) -> String {
+        match self {
+            ArgKind::P if value == u64::from(P_NONE) => "none".to_owned(),
+            ArgKind::M | ArgKind::G if value == 0 => "none".to_owned(),
+            ArgKind::Flag => match value {
+                0 => "false".to_owned(),
+                1 => "true".to_owned(),
+                v => format!("invalid({v})"),
+            },
+            ArgKind::Code(t) => match u8::try_from(value).ok().and_then(|v| t.name_of(v)) {
+                Some(name) => name.to_owned(),
+                None => format!("unknown({value})"),
+            },
+            _ => value.to_string(),
+        }
+    }
+}
+
+/// One argument of a probe.
+#[derive(Debug)]
+pub struct ArgDef {
+    pub name: &'static str,
+    pub ty: ArgType,
+    pub kind: ArgKind,
+    /// Its meaning, as written in the catalog (one or more lines).
+    pub doc: &'static str,
+}
+
+/// One probe of the catalog.
+#[derive(Debug)]
+pub struct ProbeDef {
+    pub name: &'static str,
+    /// Its meaning, as written in the catalog.
+    pub doc: &'static str,
+    pub args: &'static [ArgDef],
+}
+
+/// One named code of a [`CodeTable`].
+#[derive(Debug)]
+pub struct Code {
+    pub value: u8,
+    /// What decoders print (Go's name for P statuses).
+    pub name: &'static str,
+    /// The Rust constant, e.g. `IDLE` for `pstatus::IDLE`.
+    pub const_name: &'static str,
+    pub doc: &'static str,
+}
+
+/// A table of named codes (P statuses, reasons, decisions...).
+#[derive(Debug)]
+pub struct CodeTable {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub codes: &'static [Code],
+}
+
+impl CodeTable {
+    /// The name of `value`, if the table has it.
+    pub fn name_of(&self, value: u8) -> Option<&'static str> {
+        self.codes.iter().find(|c| c.value == value).map(|c| c.name)
+    }
+
+    /// The value named `name`, if the table has it.
+    pub fn value_of(&self, name: &str) -> Option<u8> {
+        self.codes.iter().find(|c| c.name == name).map(|c| c.value)
+    }
+}
+
+/// Every code table, for tools that list or validate them.
+pub static CODE_TABLES: &[&CodeTable] = &[
+    &pstatus::TABLE,
+    &reason::TABLE,
+    &stw_reason::TABLE,
+    &handoff::TABLE,
+    &syscall_exit_kind::TABLE,
+];
+
+/// The probe named `name`, if the catalog has it.
+pub fn find(name: &str) -> Option<&'static ProbeDef> {
+    CATALOG.iter().find(|p| p.name == name)
+}
+
+/// Joins a doc string's lines (as `///` comments produce them) into one paragraph.
+pub fn one_line(doc: &str) -> String {
+    doc.lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Turns a seed into an argument value; only for [`testing`]. Truncation is the point: each
+/// argument gets the low bits of the seed.
+#[doc(hidden)]
+pub trait FromSeed {
+    fn from_seed(seed: u64) -> Self;
+}
+
+macro_rules! from_seed {
+    ($($t:ty),*) => {$(
+        impl FromSeed for $t {
+            #[inline(always)]
+            fn from_seed(seed: u64) -> Self {
+                let bytes = seed.to_le_bytes();
+                let mut out = [0u8; size_of::<$t>()];
+                out.copy_from_slice(&bytes[..size_of::<$t>()]);
+                <$t>::from_le_bytes(out)
+            }
+        }
+    )*};
+}
+from_seed!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+code_tables! {
+    /// P statuses, with Go's numbering and names (`runtime2.go`).
+    pub mod pstatus("pstatus") {
+        /// The P runs no user code and no scheduler. Usually it is on the idle list, free for
+        /// the scheduler to take, but it may be between two other statuses. Its owner is the
+        /// idle list or whoever is changing its status; its run queue is empty — except in the
+        /// golang/go#38931 hang, where an idle P with work is handed to an M that never comes.
+        IDLE = 0 => "_Pidle",
+        /// An M owns the P and uses it to run user code or the scheduler. Only that M may move
+        /// the P out of `_Prunning`: to `_Pidle` (no more work), `_Psyscall` (entering a
+        /// syscall) or `_Pgcstop` (stopping for a stop-the-world). It may also hand the P
+        /// directly to another M, e.g. to run a locked G.
+        RUNNING = 1 => "_Prunning",
+        /// The P runs no user code. It keeps affinity to an M that is in a syscall, but that M
+        /// does not own it: sysmon may retake it and a stop-the-world may stop it. The M tries
+        /// to take it back on syscall exit and must expect that someone else used it meanwhile.
+        SYSCALL = 2 => "_Psyscall",
+        /// The P is halted for a stop-the-world and owned by the M that stopped the world
+        /// (which keeps using its own P even in `_Pgcstop`). The P keeps its run queue;
+        /// start-the-world restarts the scheduler on Ps with work.
+        GCSTOP = 3 => "_Pgcstop",
+        /// The P is no longer used: the number of Ps shrank. A dead P is reused if it grows.
+        DEAD = 4 => "_Pdead",
+    }
+
+    /// Why a P changed status: the `reason` of [`probe::p_status`].
+    pub mod reason("reason") {
+        /// The P was created (by the first procresize).
+        INIT = 0 => "init",
+        /// An M took an idle P to run Gs (`_Pidle` → `_Prunning`).
+        ACQUIRE = 1 => "acquire",
+        /// The owning M gave its P back (`_Prunning` → `_Pidle`): no work, or its locked G blocked.
+        RELEASE = 2 => "release",
+        /// The owning M entered a blocking syscall (`_Prunning` → `_Psyscall`).
+        SYSCALL_ENTER = 3 => "syscall_enter",
+        /// The M came back from a syscall and took its old P back (`_Psyscall` → `_Pidle`
+        /// → `_Prunning`, both steps carry this reason).
+        SYSCALL_EXIT_FAST = 4 => "syscall_exit_fast",
+        /// Sysmon retook a P stuck in a syscall, to hand it off (`_Psyscall` → `_Pidle`).
+        RETAKE = 5 => "retake",
+        /// The M stopping the world stopped its own P (`_Prunning` → `_Pgcstop`).
+        STW_OWN = 6 => "stw_own",
+        /// The stopper stopped a P whose M is in a syscall (`_Psyscall` → `_Pgcstop`).
+        STW_SYSCALL = 7 => "stw_syscall",
+        /// The stopper stopped a P taken from the idle list (`_Pidle` → `_Pgcstop`).
+        STW_IDLE = 8 => "stw_idle",
+        /// A running P stopped itself at a safepoint because a stop-the-world is pending
+        /// (`_Prunning` → `_Pgcstop`).
+        STW_SELF = 9 => "stw_self",
+        /// handoffp found a stop-the-world pending and stopped the P instead of idling it.
+        HANDOFF_GCSTOP = 10 => "handoff_gcstop",
+        /// An M back from a syscall found a stop-the-world pending and stopped the P it held.
+        SYSCALL_GCWAIT = 11 => "syscall_gcwait",
+        /// Start-the-world (procresize) left the P idle: it has no work.
+        PROCRESIZE_IDLE = 12 => "procresize_idle",
+        /// Start-the-world (procresize) gave the P to an M: it has work, or it is the
+        /// caller's own P.
+        PROCRESIZE_RUN = 13 => "procresize_run",
+        /// The number of Ps shrank and this P is beyond it (`→ _Pdead`).
+        PROCRESIZE_DEAD = 14 => "procresize_dead",
+        /// Start-the-world restarted the P (`_Pgcstop` → `_Pidle` / `_Prunning`).
+        START_WORLD = 15 => "start_world",
+    }
+
+    /// Why the world was stopped: the `reason` of [`probe::stw_begin`].
+    pub mod stw_reason("stw_reason") {
+        /// Asked for by user code (`goro::stop_the_world`-style API).
+        USER = 0 => "user",
+        /// Reading runtime statistics that need a consistent view (Go's ReadMemStats).
+        READ_STATS = 1 => "read_stats",
+        /// Changing the number of Ps (Go's GOMAXPROCS).
+        SET_PROCS = 2 => "set_procs",
+    }
+
+    /// What handoffp did with a P whose M is about to block, in the order it checks: the
+    /// `decision` of [`probe::handoff_p`]. The first three come before
+    /// the stop-the-world check; that ordering is part of golang/go#38931.
+    pub mod handoff("handoff") {
+        /// The P's local run queue or the global queue has work: start an M for the P.
+        START_M_FOR_WORK = 0 => "start_m_for_work",
+        /// There is other pending work (e.g. timers, a stop-the-world safe-point function):
+        /// start an M for the P.
+        START_M_OTHER_WORK = 1 => "start_m_other_work",
+        /// No M is spinning and no P is idle: start a spinning M so work is not missed.
+        START_M_SPINNING = 2 => "start_m_spinning",
+        /// A stop-the-world is pending: stop the P (`_Pgcstop`) and count it.
+        GCSTOP = 3 => "gcstop",
+        /// Nothing to do: put the P on the idle list.
+        IDLE_LIST = 4 => "idle_list",
+    }
+
+    /// How a syscall ended: the `kind` of [`probe::syscall_exit`].
+    pub mod syscall_exit_kind("syscall_exit_kind") {
+        /// The M took its old P back, still in `_Psyscall`.
+        FAST = 0 => "fast",
+        /// The old P was lost; the M took another, idle P.
+        FAST_IDLE_P = 1 => "fast_idle_p",
+        /// No P available: the G was queued and the M parks.
+        SLOW = 2 => "slow",
+    }
+}
+
+probes! {
+    /// A P changed status. The only place a P's status is written fires this, after checking
+    /// the transition is legal; `m` is the M making the change.
+    fn p_status(
+        /// The P.
+        p: u32 => ArgKind::P,
+        /// Its status before.
+        old: u8 => ArgKind::Code(&pstatus::TABLE),
+        /// Its status after.
+        new: u8 => ArgKind::Code(&pstatus::TABLE),
+        /// The M that made the change (`M_NONE` when no M is involved, e.g. at init).
+        m: u64 => ArgKind::M,
+        /// Why.
+        reason: u8 => ArgKind::Code(&reason::TABLE),
+    );
+
+    /// A stop-the-world began: `gcwaiting` is set and `stopwait` counts the Ps to stop.
+    fn stw_begin(
+        /// The stop-the-world's id (1, 2, ...), carried by its other probes.
+        id: u64 => ArgKind::Stw,
+        /// Why the world is stopped.
+        reason: u8 => ArgKind::Code(&stw_reason::TABLE),
+        /// The number of Ps.
+        nprocs: u32 => ArgKind::Number,
+        /// Ps still to stop when the wait starts (after the stopper's own, idle and syscall Ps).
+        stopwait: u32 => ArgKind::Number,
+    );
+
+    /// A wait round of a stop-the-world made no progress (rate-limited): the Ps left are
+    /// running Gs that have not reached a safepoint, or Ps nobody will ever stop.
+    fn stw_wait(
+        /// The stop-the-world.
+        id: u64 => ArgKind::Stw,
+        /// Ps still to stop.
+        stopwait: u32 => ArgKind::Number,
+    );
+
+    /// Every P is stopped: the world is stopped.
+    fn stw_stopped(
+        /// The stop-the-world.
+        id: u64 => ArgKind::Stw,
+        /// Nanoseconds from `stw_begin` to now: the time to stop.
+        ns: u64 => ArgKind::Number,
+    );
+
+    /// The world was started again.
+    fn stw_end(
+        /// The stop-the-world.
+        id: u64 => ArgKind::Stw,
+    );
+
+    /// handoffp decided what to do with a P whose M is about to block.
+    fn handoff_p(
+        /// The P handed off.
+        p: u32 => ArgKind::P,
+        /// The M giving it away.
+        m: u64 => ArgKind::M,
+        /// What was decided.
+        decision: u8 => ArgKind::Code(&handoff::TABLE),
+    );
+
+    /// startm gives a P to an M: an idle one, or a new one.
+    fn startm(
+        /// The P given (`P_NONE` when the M will find one itself).
+        p: u32 => ArgKind::P,
+        /// The idle M woken, or `M_NONE`: a new M will be created with `p` as its next P.
+        m: u64 => ArgKind::M,
+        /// Whether the M starts spinning (looking for work).
+        spinning: u8 => ArgKind::Flag,
+    );
+
+    /// A new M is being created.
+    fn newm(
+        /// The new M's id.
+        m: u64 => ArgKind::M,
+        /// The M creating it.
+        creator: u64 => ArgKind::M,
+        /// Whether the creator is locked to a G (LockOSThread), so must not clone the thread.
+        creator_locked: u8 => ArgKind::Flag,
+        /// Whether the creation was queued to the template thread instead.
+        queued: u8 => ArgKind::Flag,
+    );
+
+    /// A new M was put on the new-M hand-off list, for the template thread to create.
+    fn newm_handoff(
+        /// The queued M.
+        m: u64 => ArgKind::M,
+        /// Length of the hand-off list after queuing.
+        list_len: u32 => ArgKind::Number,
+    );
+
+    /// The first LockOSThread set `have_template_thread` and is about to create the template
+    /// thread. From here until `template_running`, queued Ms depend on that thread.
+    fn template_start(
+        /// The M that set the flag.
+        m: u64 => ArgKind::M,
+    );
+
+    /// The template thread is running and serves the hand-off list.
+    fn template_running(
+        /// Its thread id.
+        tid: u32 => ArgKind::Tid,
+    );
+
+    /// The template thread created a queued M.
+    fn template_spawn(
+        /// The M created.
+        m: u64 => ArgKind::M,
+    );
+
+    /// An M's thread started running.
+    fn m_start(
+        /// The M.
+        m: u64 => ArgKind::M,
+        /// Its thread id.
+        tid: u32 => ArgKind::Tid,
+    );
+
+    /// An M parks: it has no P and sleeps until woken.
+    fn m_park(
+        /// The M.
+        m: u64 => ArgKind::M,
+        /// Its thread id.
+        tid: u32 => ArgKind::Tid,
+    );
+
+    /// A parked M woke up.
+    fn m_wake(
+        /// The M.
+        m: u64 => ArgKind::M,
+        /// Its thread id.
+        tid: u32 => ArgKind::Tid,
+        /// The P it was given (`P_NONE` if none).
+        p: u32 => ArgKind::P,
+    );
+
+    /// An M's thread exits (e.g. its locked G exited while locked).
+    fn m_exit(
+        /// The M.
+        m: u64 => ArgKind::M,
+        /// Its thread id.
+        tid: u32 => ArgKind::Tid,
+    );
+
+    /// A G called LockOSThread (external) or the runtime locked it (internal).
+    fn lock_os_thread(
+        /// The G.
+        g: u64 => ArgKind::G,
+        /// The M it is locked to.
+        m: u64 => ArgKind::M,
+        /// The M's external lock count after the call (nests).
+        ext: u32 => ArgKind::Number,
+        /// The M's internal (runtime) lock count after the call.
+        int: u32 => ArgKind::Number,
+    );
+
+    /// A G called UnlockOSThread (external) or the runtime unlocked it (internal).
+    fn unlock_os_thread(
+        /// The G.
+        g: u64 => ArgKind::G,
+        /// The M.
+        m: u64 => ArgKind::M,
+        /// The external lock count after the call; the G is unlocked when both are 0.
+        ext: u32 => ArgKind::Number,
+        /// The internal lock count after the call.
+        int: u32 => ArgKind::Number,
+    );
+
+    /// A G was asked to yield at its next safepoint (by a stop-the-world or by sysmon).
+    fn preempt_request(
+        /// The G.
+        g: u64 => ArgKind::G,
+        /// The P it runs on.
+        p: u32 => ArgKind::P,
+        /// The M it runs on.
+        m: u64 => ArgKind::M,
+    );
+
+    /// A G reached a safepoint and yielded after a preemption request.
+    fn preempted(
+        /// The G.
+        g: u64 => ArgKind::G,
+        /// The P it ran on.
+        p: u32 => ArgKind::P,
+        /// The M it ran on.
+        m: u64 => ArgKind::M,
+    );
+
+    /// A G enters a blocking syscall; its P goes to `_Psyscall`.
+    fn syscall_enter(
+        /// The G.
+        g: u64 => ArgKind::G,
+        /// Its P, now the M's "old P".
+        p: u32 => ArgKind::P,
+        /// The M.
+        m: u64 => ArgKind::M,
+    );
+
+    /// A G returned from a blocking syscall.
+    fn syscall_exit(
+        /// The G.
+        g: u64 => ArgKind::G,
+        /// The P it continues on (`P_NONE` for a slow exit).
+        p: u32 => ArgKind::P,
+        /// The M.
+        m: u64 => ArgKind::M,
+        /// How it got a P back.
+        kind: u8 => ArgKind::Code(&syscall_exit_kind::TABLE),
+    );
+
+    /// The number of Ps changes (during a stop-the-world, or at start-up from 0).
+    fn procresize(
+        /// The number of Ps before.
+        old: u32 => ArgKind::Number,
+        /// The number after.
+        new: u32 => ArgKind::Number,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn probe_and_argument_names_are_unique_and_documented() {
+        let mut names = HashSet::new();
+        for p in CATALOG {
+            assert!(names.insert(p.name), "probe {} twice", p.name);
+            assert!(!one_line(p.doc).is_empty(), "probe {} undocumented", p.name);
+            let mut args = HashSet::new();
+            for a in p.args {
+                assert!(args.insert(a.name), "{}: argument {} twice", p.name, a.name);
+                assert!(
+                    !one_line(a.doc).is_empty(),
+                    "{}.{} undocumented",
+                    p.name,
+                    a.name
+                );
+            }
+            // The SDT convention (and our BPF decoder) handle at most 12 arguments.
+            assert!(p.args.len() <= 12, "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn the_catalog_has_the_contracted_probes_in_the_contracted_shape() {
+        use ArgType::*;
+        let expect: &[(&str, &[(&str, ArgType)])] = &[
+            (
+                "p_status",
+                &[
+                    ("p", U32),
+                    ("old", U8),
+                    ("new", U8),
+                    ("m", U64),
+                    ("reason", U8),
+                ],
+            ),
+            (
+                "stw_begin",
+                &[
+                    ("id", U64),
+                    ("reason", U8),
+                    ("nprocs", U32),
+                    ("stopwait", U32),
+                ],
+            ),
+            ("stw_wait", &[("id", U64), ("stopwait", U32)]),
+            ("stw_stopped", &[("id", U64), ("ns", U64)]),
+            ("stw_end", &[("id", U64)]),
+            ("handoff_p", &[("p", U32), ("m", U64), ("decision", U8)]),
+            ("startm", &[("p", U32), ("m", U64), ("spinning", U8)]),
+            (
+                "newm",
+                &[
+                    ("m", U64),
+                    ("creator", U64),
+                    ("creator_locked", U8),
+                    ("queued", U8),
+                ],
+            ),
+            ("newm_handoff", &[("m", U64), ("list_len", U32)]),
+            ("template_start", &[("m", U64)]),
+            ("template_running", &[("tid", U32)]),
+            ("template_spawn", &[("m", U64)]),
+            ("m_start", &[("m", U64), ("tid", U32)]),
+            ("m_park", &[("m", U64), ("tid", U32)]),
+            ("m_wake", &[("m", U64), ("tid", U32), ("p", U32)]),
+            ("m_exit", &[("m", U64), ("tid", U32)]),
+            (
+                "lock_os_thread",
+                &[("g", U64), ("m", U64), ("ext", U32), ("int", U32)],
+            ),
+            (
+                "unlock_os_thread",
+                &[("g", U64), ("m", U64), ("ext", U32), ("int", U32)],
+            ),
+            ("preempt_request", &[("g", U64), ("p", U32), ("m", U64)]),
+            ("preempted", &[("g", U64), ("p", U32), ("m", U64)]),
+            ("syscall_enter", &[("g", U64), ("p", U32), ("m", U64)]),
+            (
+                "syscall_exit",
+                &[("g", U64), ("p", U32), ("m", U64), ("kind", U8)],
+            ),
+            ("procresize", &[("old", U32), ("new", U32)]),
+        ];
+        assert_eq!(CATALOG.len(), expect.len());
+        for (def, (name, args)) in CATALOG.iter().zip(expect) {
+            assert_eq!(def.name, *name);
+            let got: Vec<_> = def.args.iter().map(|a| (a.name, a.ty)).collect();
+            assert_eq!(&got, args, "{name}");
+        }
+    }
+
+    #[test]
+    fn code_tables_are_dense_unique_and_match_their_constants() {
+        for t in CODE_TABLES {
+            let mut names = HashSet::new();
+            for (i, c) in t.codes.iter().enumerate() {
+                assert_eq!(
+                    usize::from(c.value),
+                    i,
+                    "{}: codes are numbered in order",
+                    t.name
+                );
+                assert!(names.insert(c.name), "{}: {} twice", t.name, c.name);
+                assert_eq!(t.name_of(c.value), Some(c.name));
+                assert_eq!(t.value_of(c.name), Some(c.value));
+                assert!(
+                    !one_line(c.doc).is_empty(),
+                    "{}.{} undocumented",
+                    t.name,
+                    c.name
+                );
+            }
+            assert_eq!(t.name_of(t.codes.len() as u8), None);
+        }
+    }
+
+    #[test]
+    fn codes_have_the_contracted_values() {
+        assert_eq!(
+            [
+                pstatus::IDLE,
+                pstatus::RUNNING,
+                pstatus::SYSCALL,
+                pstatus::GCSTOP,
+                pstatus::DEAD
+            ],
+            [0, 1, 2, 3, 4]
+        );
+        assert_eq!(pstatus::name(pstatus::GCSTOP), Some("_Pgcstop"));
+        let reasons = [
+            (reason::INIT, "init"),
+            (reason::ACQUIRE, "acquire"),
+            (reason::RELEASE, "release"),
+            (reason::SYSCALL_ENTER, "syscall_enter"),
+            (reason::SYSCALL_EXIT_FAST, "syscall_exit_fast"),
+            (reason::RETAKE, "retake"),
+            (reason::STW_OWN, "stw_own"),
+            (reason::STW_SYSCALL, "stw_syscall"),
+            (reason::STW_IDLE, "stw_idle"),
+            (reason::STW_SELF, "stw_self"),
+            (reason::HANDOFF_GCSTOP, "handoff_gcstop"),
+            (reason::SYSCALL_GCWAIT, "syscall_gcwait"),
+            (reason::PROCRESIZE_IDLE, "procresize_idle"),
+            (reason::PROCRESIZE_RUN, "procresize_run"),
+            (reason::PROCRESIZE_DEAD, "procresize_dead"),
+            (reason::START_WORLD, "start_world"),
+        ];
+        for (i, (code, name)) in reasons.iter().enumerate() {
+            assert_eq!((usize::from(*code), reason::name(*code)), (i, Some(*name)));
+        }
+        assert_eq!(
+            [
+                stw_reason::USER,
+                stw_reason::READ_STATS,
+                stw_reason::SET_PROCS
+            ],
+            [0, 1, 2]
+        );
+        assert_eq!(
+            [
+                handoff::START_M_FOR_WORK,
+                handoff::START_M_OTHER_WORK,
+                handoff::START_M_SPINNING,
+                handoff::GCSTOP,
+                handoff::IDLE_LIST
+            ],
+            [0, 1, 2, 3, 4]
+        );
+        assert_eq!(
+            [
+                syscall_exit_kind::FAST,
+                syscall_exit_kind::FAST_IDLE_P,
+                syscall_exit_kind::SLOW
+            ],
+            [0, 1, 2]
+        );
+    }
+
+    #[test]
+    fn arg_kinds_render_names_and_none() {
+        assert_eq!(ArgKind::P.render(u64::from(P_NONE)), "none");
+        assert_eq!(ArgKind::P.render(3), "3");
+        assert_eq!(ArgKind::M.render(0), "none");
+        assert_eq!(ArgKind::G.render(9), "9");
+        assert_eq!(ArgKind::Flag.render(1), "true");
+        assert_eq!(ArgKind::Flag.render(2), "invalid(2)");
+        assert_eq!(ArgKind::Code(&pstatus::TABLE).render(0), "_Pidle");
+        assert_eq!(ArgKind::Code(&reason::TABLE).render(9), "stw_self");
+        assert_eq!(ArgKind::Code(&handoff::TABLE).render(300), "unknown(300)");
+    }
+
+    #[test]
+    fn arg_types_round_trip_through_spec_sizes() {
+        for t in [
+            ArgType::U8,
+            ArgType::U16,
+            ArgType::U32,
+            ArgType::U64,
+            ArgType::I8,
+            ArgType::I16,
+            ArgType::I32,
+            ArgType::I64,
+        ] {
+            assert_eq!(ArgType::from_spec(t.size(), t.signed()), Some(t));
+        }
+        assert_eq!(ArgType::from_spec(3, false), None);
+    }
+
+    #[test]
+    fn seeds_truncate_to_the_low_bits() {
+        assert_eq!(u8::from_seed(0x1234), 0x34);
+        assert_eq!(u32::from_seed(0x1_0000_0002), 2);
+        assert_eq!(i8::from_seed(0xff), -1);
+        assert_eq!(u64::from_seed(u64::MAX), u64::MAX);
+    }
+}

@@ -1,0 +1,47 @@
+//! golang/go#38931 on goro (see `scenario.rs`). Prints `OK` and exits 0 when every iteration
+//! completes. `--legacy --widen` hangs in a stop-the-world, on purpose: the process the
+//! tracing tools diagnose.
+//!
+//! ```text
+//! template_race [--procs N] [--iterations N] [--legacy] [--widen] [--watchdog SECS]
+//! ```
+//! `--watchdog SECS`: if no iteration completes for SECS, print the scheduler state and the
+//! diagnosis, exit 3 (#38931 shape) or 4 (another hang).
+
+mod scenario;
+
+use std::time::Duration;
+
+fn usage(msg: &str) -> ! {
+    eprintln!("template_race: {msg}");
+    eprintln!("usage: template_race [--procs N] [--iterations N] [--legacy] [--widen] [--watchdog SECS]");
+    std::process::exit(2);
+}
+
+fn main() {
+    let mut opts = scenario::Opts::default();
+    let mut watchdog = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut num = |name: &str| -> u64 {
+            let v = args.next().unwrap_or_else(|| usage(&format!("{name} needs a value")));
+            v.parse().unwrap_or_else(|_| usage(&format!("{name}: not a number: {v:?}")))
+        };
+        match a.as_str() {
+            "--procs" => opts.procs = num("--procs") as usize,
+            "--iterations" => opts.iterations = num("--iterations") as usize,
+            "--watchdog" => watchdog = Some(Duration::from_secs(num("--watchdog"))),
+            "--legacy" => opts.legacy = true,
+            "--widen" => opts.widen = true,
+            "-h" | "--help" => usage("reproduces golang/go#38931 (hangs with --legacy --widen)"),
+            other => usage(&format!("unknown argument {other:?}")),
+        }
+    }
+    if opts.procs == 0 {
+        usage("--procs must be at least 1");
+    }
+    println!("template_race: pid {} procs {} iterations {}{}{}", std::process::id(), opts.procs,
+        opts.iterations, if opts.legacy { " legacy" } else { "" }, if opts.widen { " widen" } else { "" });
+    scenario::run(&opts, watchdog);
+    println!("OK");
+}

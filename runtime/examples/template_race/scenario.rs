@@ -1,0 +1,193 @@
+//! golang/go#38931's TemplateThreadRace, on goro: shared by the `template_race` example and
+//! the tests that run it in child processes.
+//!
+//! A goroutine stops the world in a loop (`read_stats`). Each iteration starts two goroutines
+//! that each spawn an empty goroutine (so their P has local work), `lock_os_thread()` and
+//! `gosched()`, then exit while locked (ending their threads). The first `lock_os_thread` of
+//! the run starts the template thread. With the legacy order, if that goroutine is preempted
+//! between setting the flag and creating the thread, the other goroutine's P is handed to an M
+//! queued for a template thread that does not exist, and the stop-the-world waits forever.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub procs: usize,
+    pub iterations: usize,
+    pub legacy: bool,
+    pub widen: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Opts {
+        Opts { procs: 4, iterations: 100, legacy: false, widen: false }
+    }
+}
+
+/// How long the widened window stays open (fault injection).
+pub const WIDEN: Duration = Duration::from_millis(20);
+
+/// Runs the scenario once on a fresh runtime. With `watchdog`, a plain thread watches for
+/// progress; if none comes for that long it reads the runtime's state, prints a diagnosis on
+/// stderr and exits the process with status 3 (the shape was #38931) or 4 (another hang).
+pub fn run(opts: &Opts, watchdog: Option<Duration>) {
+    let mut b = goro::Runtime::builder().procs(opts.procs).legacy_template_thread(opts.legacy);
+    if opts.widen {
+        b = b.widen_template_race(WIDEN);
+    }
+    let rt = b.build().unwrap_or_else(|e| {
+        eprintln!("template_race: {e}");
+        std::process::exit(1);
+    });
+    let progress = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicBool::new(false));
+    if let Some(limit) = watchdog {
+        let insp = rt.inspector();
+        let progress = progress.clone();
+        let finished = finished.clone();
+        std::thread::spawn(move || {
+            let mut last = progress.load(Ordering::SeqCst);
+            let mut since = Instant::now();
+            while !finished.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+                let now = progress.load(Ordering::SeqCst);
+                if now != last {
+                    last = now;
+                    since = Instant::now();
+                } else if since.elapsed() >= limit {
+                    let snap = insp.snapshot();
+                    let shape = diagnose(&snap);
+                    eprintln!("template_race: no progress for {limit:?} at iteration {now}");
+                    eprint!("{}", describe(&snap));
+                    match shape {
+                        Some(why) => {
+                            eprintln!("HANG golang/go#38931: {why}");
+                            std::process::exit(3);
+                        }
+                        None => {
+                            eprintln!("HANG: not the golang/go#38931 shape");
+                            std::process::exit(4);
+                        }
+                    }
+                }
+            }
+        });
+    }
+    let iterations = opts.iterations;
+    let prog = progress.clone();
+    rt.block_on(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let stw = goro::go(move || {
+            while !s2.load(Ordering::Relaxed) {
+                goro::read_stats();
+            }
+        });
+        for _ in 0..iterations {
+            let hs: Vec<_> = (0..2)
+                .map(|_| {
+                    goro::go(|| {
+                        // Local work on this P, so handoffp starts an M for it.
+                        let _ = goro::go(|| {});
+                        goro::lock_os_thread();
+                        goro::gosched();
+                        // Exits locked: its thread ends.
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().expect("scenario goroutine");
+            }
+            prog.fetch_add(1, Ordering::SeqCst);
+        }
+        stop.store(true, Ordering::Relaxed);
+        stw.join().expect("stw loop");
+    });
+    finished.store(true, Ordering::SeqCst);
+}
+
+/// The #38931 shape: a stop-the-world waits for a P that is `_Pidle`, on no idle list, handed
+/// to an M that was queued for the template thread — which is flagged but not running.
+pub fn diagnose(s: &goro::debug::SchedSnapshot) -> Option<String> {
+    let stw = s.stw.as_ref()?;
+    for p in s.unstopped_ps() {
+        if p.status != "_Pidle" || p.on_idle_list {
+            continue;
+        }
+        let Some(mid) = p.handed_to else { continue };
+        let Some(m) = s.m(mid) else { continue };
+        if m.queued_for_template && !m.started && s.template.flag && !s.template.running {
+            return Some(format!(
+                "stop-the-world #{} ({}) waits for P{} (_Pidle {:.1}s, not on the idle list), \
+                 handed to M{} queued for the template thread, which was never started",
+                stw.id,
+                stw.reason.name(),
+                p.id,
+                p.status_for_ns as f64 / 1e9,
+                m.id
+            ));
+        }
+    }
+    None
+}
+
+/// A schedtrace-like dump of the snapshot.
+pub fn describe(s: &goro::debug::SchedSnapshot) -> String {
+    let mut out = String::new();
+    out += &format!(
+        "SCHED procs={} gcwaiting={} stopwait={} goroutines={} stw={}\n",
+        s.procs,
+        u8::from(s.gcwaiting),
+        s.stopwait,
+        s.goroutines,
+        s.stw.as_ref().map_or("none".to_string(), |w| format!(
+            "#{}({}, {:.1}s)",
+            w.id,
+            w.reason.name(),
+            w.for_ns as f64 / 1e9
+        ))
+    );
+    for p in s.ps.iter().take(s.procs) {
+        out += &format!(
+            "  P{}: status={} for={:.3}s m={} handed_to={} idle_list={} last=M{}/{} runq={}\n",
+            p.id,
+            p.status,
+            p.status_for_ns as f64 / 1e9,
+            p.m.map_or("nil".into(), |m| format!("M{m}")),
+            p.handed_to.map_or("nil".into(), |m| format!("M{m}")),
+            u8::from(p.on_idle_list),
+            p.last_m,
+            p.last_reason,
+            p.runq_len
+        );
+    }
+    for m in s.ms.iter().filter(|m| !m.exited) {
+        out += &format!(
+            "  M{}: tid={} p={} nextp={} curg={} lockedg={} locks={}/{} idle={} queued={} started={}{}{}\n",
+            m.id,
+            m.tid,
+            m.p.map_or("nil".into(), |p| format!("P{p}")),
+            m.nextp.map_or("nil".into(), |p| format!("P{p}")),
+            m.curg.map_or("nil".into(), |g| format!("G{g}")),
+            m.lockedg.map_or("nil".into(), |g| format!("G{g}")),
+            m.locked_ext,
+            m.locked_int,
+            u8::from(m.idle),
+            u8::from(m.queued_for_template),
+            u8::from(m.started),
+            if m.is_m0 { " m0" } else { "" },
+            if m.is_template { " template" } else { "" },
+        );
+    }
+    out += &format!(
+        "  template: flag={} running={} handoff_len={}\n",
+        u8::from(s.template.flag),
+        u8::from(s.template.running),
+        s.template.handoff_len
+    );
+    out
+}

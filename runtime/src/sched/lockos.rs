@@ -1,0 +1,171 @@
+//! LockOSThread: wiring a goroutine to its thread (Go's LockOSThread/UnlockOSThread,
+//! stoplockedm, startlockedm, and the locked goroutine's exit).
+//!
+//! Two counts on the M: external (user calls, nesting) and internal (runtime use). The G and M
+//! are wired (`m.lockedg`, `g.lockedm`) while either is non-zero. A locked G never migrates:
+//! when it parks, yields or is preempted, its M gives its P away (handoffp) and sleeps until
+//! the G is runnable again; the M that then picks the G hands *its own* P to the locked M and
+//! wakes it (startlockedm). The P moves to the G's thread, never the G to another thread.
+//!
+//! A goroutine that exits while locked takes its thread with it: the thread may carry OS state
+//! the goroutine changed (unshare, namespaces, cwd), so it is never reused. Before exiting it
+//! hands its P off with the lock count still set, so the replacement M is created by the
+//! template thread, not cloned from this thread (golang/go#28979). M0 (the `block_on` caller)
+//! is never ended: it parks until shutdown.
+
+use std::sync::atomic::Ordering;
+
+use super::g::G;
+use super::m::{current_m, M};
+use super::Sched;
+
+/// Wires the calling goroutine to its current thread (external count +1).
+pub(crate) fn lock_os_thread() {
+    let m = current_m().filter(|m| m.curg().is_some());
+    let m = m.expect("goro::lock_os_thread called outside a goroutine");
+    super::checkpoint();
+    let sched = m.sched();
+    if sched.have_template_thread.load(Ordering::SeqCst) == 0 {
+        // A locked thread must not clone threads, so make sure the template thread exists
+        // while this thread is still clean.
+        sched.start_template_thread();
+    }
+    // The steps above contain safepoints: we may be on another thread now.
+    let m = current_m().expect("still on a goroutine");
+    let ext = m.locked_ext.load(Ordering::Relaxed);
+    if ext == u32::MAX {
+        panic!("goro::lock_os_thread nesting overflow");
+    }
+    m.locked_ext.store(ext + 1, Ordering::Relaxed);
+    dolock(m);
+}
+
+/// Undoes one `lock_os_thread`; a no-op if the external count is already 0.
+pub(crate) fn unlock_os_thread() {
+    if current_m().filter(|m| m.curg().is_some()).is_none() {
+        return;
+    }
+    super::checkpoint();
+    let m = current_m().expect("still on a goroutine");
+    let ext = m.locked_ext.load(Ordering::Relaxed);
+    if ext == 0 {
+        return;
+    }
+    m.locked_ext.store(ext - 1, Ordering::Relaxed);
+    dounlock(m);
+}
+
+/// The runtime's own lock (internal count), for runtime code that needs the thread.
+#[allow(dead_code)]
+pub(crate) fn lock_os_thread_internal() {
+    let m = current_m().filter(|m| m.curg().is_some()).expect("on a goroutine");
+    m.locked_int.fetch_add(1, Ordering::Relaxed);
+    dolock(m);
+}
+
+#[allow(dead_code)]
+pub(crate) fn unlock_os_thread_internal() {
+    let m = current_m().filter(|m| m.curg().is_some()).expect("on a goroutine");
+    if m.locked_int.load(Ordering::Relaxed) == 0 {
+        super::fatal("unlock_os_thread_internal: internal lock count is 0");
+    }
+    m.locked_int.fetch_sub(1, Ordering::Relaxed);
+    dounlock(m);
+}
+
+/// (external, internal) lock counts of the calling goroutine's thread; (0, 0) outside one.
+pub(crate) fn lock_counts() -> (u32, u32) {
+    current_m().filter(|m| m.curg().is_some()).map_or((0, 0), |m| {
+        (m.locked_ext.load(Ordering::Relaxed), m.locked_int.load(Ordering::Relaxed))
+    })
+}
+
+fn dolock(m: &M) {
+    let g = m.curg().expect("on a goroutine");
+    m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
+    g.lockedm.store(m as *const M as *mut M, Ordering::Relaxed);
+}
+
+fn dounlock(m: &M) {
+    if m.is_locked() {
+        return;
+    }
+    let g = m.curg().expect("on a goroutine");
+    m.lockedg.store(std::ptr::null_mut(), Ordering::Relaxed);
+    g.lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
+}
+
+impl Sched {
+    /// The locked M's goroutine is not runnable: give the P away and sleep until someone
+    /// hands a P back along with the goroutine (Go's stoplockedm). False at shutdown.
+    ///
+    /// `m.park` was cleared when the goroutine switched out (in `execute`), before the
+    /// goroutine became visible to the M that will wake us.
+    pub(crate) fn stoplockedm(&self, m: &M) -> bool {
+        if m.p().is_some() {
+            let p = self.releasep(m);
+            self.handoffp(p);
+        }
+        self.inner.with(|s| {
+            self.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+            self.checkdead(s);
+        });
+        let p = loop {
+            m.park.sleep();
+            if self.is_shutdown() {
+                return false;
+            }
+            let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
+            if !p.is_null() {
+                break p;
+            }
+            m.park.clear();
+            if !m.nextp.load(Ordering::Acquire).is_null() {
+                continue;
+            }
+        };
+        m.park.clear();
+        self.inner.with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
+        // SAFETY: a P handed over in nextp is alive and owned by the hand-off.
+        self.acquirep(m, unsafe { &*p });
+        true
+    }
+
+    /// `g` is runnable but wired to another M: give that M our P and wake it, then stop
+    /// (Go's startlockedm).
+    pub(crate) fn startlockedm(&self, m: &M, g: &G) {
+        // SAFETY: Ms live as long as the runtime.
+        let lm = unsafe { &*g.lockedm.load(Ordering::Relaxed) };
+        let p = self.releasep(m);
+        lm.nextp.store(p as *const _ as *mut _, Ordering::Release);
+        lm.park.wakeup();
+        self.stopm(m, None);
+    }
+
+    /// A goroutine exited while wired to `m`: end the thread (see the module comment).
+    /// Returns whether the caller's thread should exit now.
+    pub(crate) fn mexit(&self, m: &M) -> bool {
+        // The lock counts stay set: a replacement M for our P comes from the template thread.
+        if m.p().is_some() {
+            let p = self.releasep(m);
+            self.handoffp(p);
+        }
+        if m.is_m0.load(Ordering::Relaxed) {
+            self.inner.with(|s| {
+                self.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+                self.checkdead(s);
+            });
+            while !self.is_shutdown() {
+                m.park.sleep();
+                m.park.clear();
+            }
+            return false;
+        }
+        m.exited.store(true, Ordering::Release);
+        self.inner.with(|s| {
+            self.mlive.fetch_sub(1, Ordering::SeqCst);
+            self.checkdead(s);
+        });
+        true
+    }
+}

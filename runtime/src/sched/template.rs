@@ -1,0 +1,161 @@
+//! The template thread and the new-M hand-off list (Go's templateThread / newmHandoff).
+//!
+//! A thread wired to a goroutine (LockOSThread) may carry tainted OS state, so no thread is
+//! cloned from it: `newm` called there queues the new M on the hand-off list and wakes the
+//! template thread, a clean thread with no P that never stops for a stop-the-world and creates
+//! each queued M's thread. It is started lazily by the first `lock_os_thread`, which sets
+//! `have_template_thread` (0→1) and then creates it.
+//!
+//! golang/go#38931: if the goroutine that set the flag is preempted before creating the thread
+//! (a stop-the-world is pending, so its P stops), a second locked goroutine sees the flag, and
+//! its hand-off queues an M — holding a `_Pidle` P in `nextp` — for a template thread that does
+//! not exist. That P is on no list; the stop-the-world never counts it and waits forever. The
+//! fix, goro's default: no preemption (acquirem) from before setting the flag until the thread
+//! is created, so "flag set" implies "thread exists or is being created". The legacy mode
+//! restores the old order on purpose, for the tools that diagnose it.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::m::{self, current_m, M};
+use super::p::P;
+use super::{preempt, Sched};
+
+/// What a new M's thread runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum MKind {
+    Worker,
+    Template,
+}
+
+impl Sched {
+    /// Starts the template thread unless it was already started (Go's startTemplateThread).
+    pub(crate) fn start_template_thread(&self) {
+        if self.config.legacy_template_thread {
+            // Pre-fix order: nothing stops a preemption between the flag and the thread.
+            if self
+                .have_template_thread
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                return;
+            }
+            self.widen_template_window();
+            self.newm_template();
+            return;
+        }
+        let mp = preempt::acquirem();
+        if self
+            .have_template_thread
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            self.widen_template_window();
+            self.newm_template();
+        }
+        if let Some(mp) = mp {
+            preempt::releasem(mp);
+        }
+    }
+
+    /// Fault injection (GORODEBUG=templaterace=widen): keep the flag-set/thread-missing window
+    /// open, passing safepoints all along. In legacy mode a pending stop-the-world preempts us
+    /// here; in fixed mode acquirem holds, and the window only delays that stop.
+    fn widen_template_window(&self) {
+        let Some(d) = self.config.widen_template_race else { return };
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            super::checkpoint();
+            std::hint::spin_loop();
+        }
+    }
+
+    fn newm_template(&self) {
+        let m = self.alloc_m();
+        // A safepoint, as Go's allocm is (its prologue): where the legacy race is lost.
+        super::checkpoint();
+        self.newm1(m, MKind::Template);
+    }
+
+    /// Creates an M that will start by acquiring `p` (Go's newm): directly, or through the
+    /// template thread when the calling thread is locked.
+    pub(crate) fn newm(&self, p: Option<&P>, spinning: bool) -> &M {
+        let m = self.alloc_m();
+        self.inner.with(|_| self.mlive.fetch_add(1, Ordering::SeqCst));
+        m.spinning.store(spinning, Ordering::Relaxed);
+        if let Some(p) = p {
+            m.nextp.store(p as *const P as *mut P, Ordering::Release);
+        }
+        // A safepoint, as Go's allocm is. Callers holding a P in limbo run with acquirem.
+        super::checkpoint();
+        if current_m().is_some_and(|cur| cur.is_locked()) {
+            self.newm_queue(m);
+            return m;
+        }
+        self.newm1(m, MKind::Worker);
+        m
+    }
+
+    /// Queues `m` for the template thread.
+    fn newm_queue(&self, m: &M) {
+        m.queued.store(true, Ordering::Release);
+        self.newm_handoff.with(|l| {
+            l.push(m as *const M);
+            self.newm_handoff_len.store(l.len() as u32, Ordering::Relaxed);
+        });
+        if self.have_template_thread.load(Ordering::SeqCst) == 0 {
+            super::fatal("newm: a locked thread needs the template thread, which was never started");
+        }
+        self.template_note.wakeup();
+    }
+
+    /// Starts the OS thread of `m` (Go's newm1).
+    pub(crate) fn newm1(&self, m: &M, kind: MKind) {
+        self.stats.threads.fetch_add(1, Ordering::Relaxed);
+        let sched = self.arc();
+        let mp = m as *const M as usize;
+        let name = match kind {
+            MKind::Worker => format!("goro-m{}", m.id),
+            MKind::Template => "goro-template".to_string(),
+        };
+        let r = std::thread::Builder::new().name(name).spawn(move || {
+            // SAFETY: Ms live as long as the runtime, which `sched` keeps alive here.
+            let m = unsafe { &*(mp as *const M) };
+            match kind {
+                MKind::Worker => sched.mstart(m),
+                MKind::Template => sched.template_thread(m),
+            }
+            drop(sched);
+        });
+        if let Err(e) = r {
+            super::fatal(&format!("newm: cannot create a thread: {e}"));
+        }
+    }
+
+    /// The template thread's body: create every queued M, sleep until more are queued.
+    fn template_thread(&self, m: &M) {
+        m::set_current_m(m);
+        m.tid.store(m::gettid(), Ordering::Relaxed);
+        m.started.store(true, Ordering::Release);
+        self.template_m.store(m as *const M as *mut M, Ordering::Release);
+        loop {
+            self.template_note.clear();
+            if self.is_shutdown() {
+                break;
+            }
+            let queued = self.newm_handoff.with(|l| {
+                self.newm_handoff_len.store(0, Ordering::Relaxed);
+                std::mem::take(l)
+            });
+            for nm in queued {
+                // SAFETY: queued Ms live as long as the runtime.
+                let nm = unsafe { &*nm };
+                self.newm1(nm, MKind::Worker);
+            }
+            if self.newm_handoff_len.load(Ordering::Relaxed) == 0 {
+                self.template_note.sleep();
+            }
+        }
+        m::set_current_m(std::ptr::null());
+    }
+}

@@ -1,0 +1,55 @@
+//! Errors and exit statuses.
+
+use std::io;
+use std::path::Path;
+
+use goro_probes::sdt::ReadError;
+
+/// Success, and no finding.
+pub const EXIT_OK: u8 = 0;
+/// An error; a one-line message is on stderr.
+pub const EXIT_ERROR: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {}", describe(.source))]
+    Read { path: String, source: io::Error },
+    #[error("{path}: {source}")]
+    Elf { path: String, source: ReadError },
+    #[error("no process with pid {0}")]
+    NoSuchProcess(u32),
+    #[error("no goro probes in {0}")]
+    NoGoroProbes(String),
+    #[error("writing output: {}", describe(.0))]
+    Output(io::Error),
+}
+
+impl Error {
+    pub fn read(path: &Path, source: io::Error) -> Error {
+        Error::Read {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<io::Error> for Error {
+    /// Only output goes through `?` on a bare `io::Error`; reads carry their path.
+    fn from(e: io::Error) -> Error {
+        Error::Output(e)
+    }
+}
+
+/// The OS message without "(os error N)", lower-case, as the rest of our messages.
+fn describe(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        io::ErrorKind::IsADirectory => "is a directory".to_owned(),
+        _ => e.to_string(),
+    }
+}
