@@ -8,7 +8,8 @@
 #
 # Go: `go test -bench`, -count 3, median of the three. goro: `cargo bench -p goro --bench
 # sched -- --json`, which already reports a median. A benchmark missing on one side prints
-# "n/a". The exit status is non-zero only if a suite fails to build or run.
+# "n/a"; one that crashed prints "failed". The exit status is non-zero only on errors: a suite
+# that fails to build or run, or a benchmark that crashed (after the table is printed).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,7 +24,7 @@ for arg in "$@"; do
         --go-only) run_goro=0 ;;
         --goro-only) run_go=0 ;;
         -h | --help)
-            sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -37,6 +38,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 : >"$tmp/go.txt"
 : >"$tmp/goro.jsonl"
+: >"$tmp/goro.failed"
 
 # Record what the numbers were measured on: they mean little without it.
 {
@@ -63,17 +65,38 @@ if ((run_go)); then
 fi
 
 if ((run_goro)); then
-    echo "== goro: cargo bench -p goro --bench sched -- --json" >&2
-    (cd "$root" && cargo bench -p goro --bench sched -- --json) | tee "$tmp/goro.jsonl" >&2
+    echo "== goro: cargo bench -p goro --bench sched -- --json, one process per benchmark" >&2
+    cd "$root"
+    # --list builds the bench target; a build failure is an error of the whole run.
+    if ! cargo bench -q -p goro --bench sched -- --list >"$tmp/list.txt" 2>"$tmp/build.err"; then
+        cat "$tmp/build.err" >&2
+        echo "compare.sh: cannot build goro's benchmarks" >&2
+        exit 1
+    fi
+    names=$(sed -n 's/: bench$//p' "$tmp/list.txt")
+    # A runtime bug that kills one benchmark (a fatal error, a hang caught by the timeout) must
+    # cost that row, not the table: each benchmark runs in its own process.
+    for name in $names; do
+        if ! timeout 600 cargo bench -q -p goro --bench sched -- --json --exact "$name" \
+            >"$tmp/one.jsonl" 2>"$tmp/one.err"; then
+            echo "$name" >>"$tmp/goro.failed"
+            echo "compare.sh: goro benchmark $name failed:" >&2
+            # cargo's own noise (compiler warnings) hides the cause; keep the runtime's words.
+            grep -E 'fatal|panicked|error|deadlock|^goro' "$tmp/one.err" | tail -n 5 | sed 's/^/    /' >&2 || true
+        fi
+        tee -a "$tmp/goro.jsonl" <"$tmp/one.jsonl" >&2
+    done
+    cd - >/dev/null
 fi
 
-python3 - "$tmp/env.txt" "$tmp/go.txt" "$tmp/goro.jsonl" "$markdown" <<'PY'
+python3 - "$tmp/env.txt" "$tmp/go.txt" "$tmp/goro.jsonl" "$tmp/goro.failed" "$markdown" <<'PY'
 import json
 import re
 import statistics
 import sys
 
-env_path, go_path, goro_path, markdown = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+env_path, go_path, goro_path, failed_path = sys.argv[1:5]
+markdown = sys.argv[5] == "1"
 ORDER = ["CreateJoin", "PingPong", "Gosched", "Sleep1us", "Spawn1M", "LockOSThread", "ReadMemStats"]
 
 # "BenchmarkSpawn1M-2   2   1057033763 ns/op   1008 ns/goroutine": a per-goroutine metric,
@@ -100,22 +123,25 @@ with open(goro_path) as f:
             obj = json.loads(line)
             goro[obj["name"]] = float(obj["ns_per_op"])
 
-def fmt(ns):
+with open(failed_path) as f:
+    failed = {line.strip() for line in f if line.strip()}
+
+def fmt(ns, name=None):
     if ns is None:
-        return "n/a"
+        return "failed" if name in failed else "n/a"
     if ns < 100:
         return f"{ns:.2f}"
     if ns < 10_000:
         return f"{ns:.1f}"
     return f"{ns:,.0f}"
 
-names = ORDER + sorted((set(go) | set(goro)) - set(ORDER))
+names = ORDER + sorted((set(go) | set(goro) | failed) - set(ORDER))
 rows = []
 for name in names:
     g, r = go.get(name), goro.get(name)
     ratio = f"{r / g:.2f}" if g and r is not None else "n/a"
     unit = "ns/goroutine" if name == "Spawn1M" else "ns/op"
-    rows.append((name, fmt(g), fmt(r), ratio, unit))
+    rows.append((name, fmt(g), fmt(r, name), ratio, unit))
 
 with open(env_path) as f:
     env = f.read().rstrip("\n")
@@ -140,4 +166,12 @@ else:
         print(line(row))
     print()
     print("goro/Go <= 1.00 means goro is at least as fast as Go.")
+if failed:
+    print()
+    print("failed (see stderr): " + ", ".join(sorted(failed)))
 PY
+
+# The table is printed either way; a benchmark that crashed is still an error of the run.
+if [[ -s "$tmp/goro.failed" ]]; then
+    exit 1
+fi

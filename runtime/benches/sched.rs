@@ -9,6 +9,8 @@
 //! cargo bench -p goro --bench sched                 # human-readable table
 //! cargo bench -p goro --bench sched -- --json       # one JSON object per line
 //! cargo bench -p goro --bench sched -- PingPong     # only names containing "PingPong"
+//! cargo bench -p goro --bench sched -- --exact Gosched --json
+//! cargo bench -p goro --bench sched -- --list       # the names, libtest's format
 //! ```
 //!
 //! Without `--bench` on the command line (that is, under `cargo test --all-targets`) every
@@ -23,7 +25,6 @@
 //! lands, delete the cfg:
 //! - `PingPong`: `goro::chan` — `cfg(goro_api_chan)`
 //! - `Spawn1M`: `goro::sync::WaitGroup` — `cfg(goro_api_waitgroup)`
-//! - `LockOSThread`: `goro::lock_os_thread` — `cfg(goro_api_lock_os_thread)`
 //!
 //! (`RUSTFLAGS='--cfg goro_api_chan' cargo bench ...` builds one early, on a branch that has
 //! the API.)
@@ -36,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// A sample should be long enough that `Instant` overhead and one-off hiccups vanish in it.
-const SAMPLE_TARGET: Duration = Duration::from_millis(50);
+const SAMPLE_TARGET: Duration = Duration::from_millis(100);
 /// Soft wall-clock budget per benchmark, so a slow op gets fewer samples rather than minutes.
 const BENCH_BUDGET: Duration = Duration::from_secs(2);
 const MAX_SAMPLES: usize = 11;
@@ -70,7 +71,6 @@ const BENCHES: &[Bench] = &[
     Bench::new("PingPong", ping_pong, 1),
     Bench::new("Gosched", gosched, 1),
     Bench::new("Sleep1us", sleep_1us, 1),
-    #[cfg(goro_api_lock_os_thread)]
     Bench::new("LockOSThread", lock_os_thread, 1),
     Bench::new("ReadMemStats", read_mem_stats, 1),
     // Last: it is the one most likely to hit a resource limit (1M live goroutines).
@@ -132,7 +132,6 @@ fn sleep_1us(iters: u64) -> Duration {
 }
 
 /// One op: a `lock_os_thread` + `unlock_os_thread` pair.
-#[cfg(goro_api_lock_os_thread)]
 fn lock_os_thread(iters: u64) -> Duration {
     let start = Instant::now();
     for _ in 0..iters {
@@ -197,6 +196,10 @@ struct Opts {
     json: bool,
     /// Set by `cargo bench`; absent under `cargo test`, where we only smoke-test.
     bench_mode: bool,
+    /// Print the benchmark names (libtest's `--list` format) and exit.
+    list: bool,
+    /// The filter must equal the name rather than be part of it.
+    exact: bool,
     filter: Option<String>,
 }
 
@@ -204,12 +207,16 @@ fn parse_args() -> Opts {
     let mut opts = Opts {
         json: false,
         bench_mode: false,
+        list: false,
+        exact: false,
         filter: None,
     };
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--json" => opts.json = true,
             "--bench" => opts.bench_mode = true,
+            "--list" => opts.list = true,
+            "--exact" => opts.exact = true,
             // cargo and libtest pass flags of their own; none of them concern us.
             a if a.starts_with('-') => {}
             a => opts.filter = Some(a.to_owned()),
@@ -297,8 +304,18 @@ fn main() {
     let opts = parse_args();
     let selected: Vec<&'static Bench> = BENCHES
         .iter()
-        .filter(|b| opts.filter.as_deref().is_none_or(|f| b.name.contains(f)))
+        .filter(|b| match opts.filter.as_deref() {
+            None => true,
+            Some(f) if opts.exact => b.name == f,
+            Some(f) => b.name.contains(f),
+        })
         .collect();
+    if opts.list {
+        for b in &selected {
+            println!("{}: bench", b.name);
+        }
+        return;
+    }
 
     let mut builder = goro::Runtime::builder();
     if let Some(n) = gomaxprocs_env() {
