@@ -31,7 +31,10 @@ pub struct Probe {
     /// The site's virtual address, after the `.stapsdt.base` adjustment.
     pub address: u64,
     /// Where a uprobe attaches: the file offset of the site. `None` if the address lies in no
-    /// file-backed part of a `PT_LOAD` segment (then the site cannot be traced).
+    /// file-backed part of an *executable* `PT_LOAD` segment: then the site cannot be traced.
+    /// That is the normal fate of a site in a function the linker discarded (`--gc-sections`
+    /// keeps the note but relocates its address against nothing, often into the ELF header);
+    /// attaching a uprobe there would patch data, not code.
     pub file_offset: Option<u64>,
     /// The semaphore's virtual address after adjustment, 0 if the site has none.
     pub semaphore: u64,
@@ -115,16 +118,21 @@ struct Segment {
     vaddr: u64,
     offset: u64,
     filesz: u64,
+    exec: bool,
 }
 
-/// Only the file-backed part of a segment has a file offset a uprobe can use.
-fn file_offset(segments: &[Segment], addr: u64) -> Option<u64> {
-    segments.iter().find_map(|s| {
-        let rel = addr.checked_sub(s.vaddr)?;
-        (rel < s.filesz)
-            .then(|| s.offset.checked_add(rel))
-            .flatten()
-    })
+/// Only the file-backed part of a segment has a file offset a uprobe can use; a probe site
+/// must moreover be code (`need_exec`), a semaphore need not.
+fn file_offset(segments: &[Segment], addr: u64, need_exec: bool) -> Option<u64> {
+    segments
+        .iter()
+        .filter(|s| s.exec || !need_exec)
+        .find_map(|s| {
+            let rel = addr.checked_sub(s.vaddr)?;
+            (rel < s.filesz)
+                .then(|| s.offset.checked_add(rel))
+                .flatten()
+        })
 }
 
 fn read_elf_as<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfProbes, ReadError> {
@@ -146,6 +154,7 @@ fn read_elf_as<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfPro
             vaddr: p.p_vaddr(endian).into(),
             offset: p.p_offset(endian).into(),
             filesz: p.p_filesz(endian).into(),
+            exec: p.p_flags(endian).0 & elf::PF_X.0 != 0,
         })
         .collect();
     let sections = header.sections(endian, data)?;
@@ -178,9 +187,9 @@ fn read_elf_as<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfPro
                 n.semaphore.wrapping_add(delta)
             };
             Probe {
-                file_offset: file_offset(&segments, address),
+                file_offset: file_offset(&segments, address, true),
                 semaphore_offset: (semaphore != 0)
-                    .then(|| file_offset(&segments, semaphore))
+                    .then(|| file_offset(&segments, semaphore, false))
                     .flatten(),
                 provider: n.provider,
                 name: n.name,
@@ -451,21 +460,29 @@ pub(crate) mod tests {
     #[test]
     fn file_offsets_come_from_the_containing_segment() {
         let segs = [
+            // The headers and read-only data: where a discarded site's note points.
             Segment {
                 vaddr: 0,
                 offset: 0,
                 filesz: 0x1000,
+                exec: false,
             },
             Segment {
                 vaddr: 0x1c800,
                 offset: 0x1b800,
                 filesz: 0x500,
+                exec: true,
             },
         ];
-        assert_eq!(file_offset(&segs, 0x10), Some(0x10));
-        assert_eq!(file_offset(&segs, 0x1c900), Some(0x1b900));
-        assert_eq!(file_offset(&segs, 0x1cd00), None, "past filesz");
-        assert_eq!(file_offset(&segs, 0x5000), None);
-        assert_eq!(file_offset(&segs, u64::MAX), None);
+        assert_eq!(
+            file_offset(&segs, 0x10, false),
+            Some(0x10),
+            "a semaphore may be data"
+        );
+        assert_eq!(file_offset(&segs, 0x10, true), None, "a site must be code");
+        assert_eq!(file_offset(&segs, 0x1c900, true), Some(0x1b900));
+        assert_eq!(file_offset(&segs, 0x1cd00, true), None, "past filesz");
+        assert_eq!(file_offset(&segs, 0x5000, true), None);
+        assert_eq!(file_offset(&segs, u64::MAX, true), None);
     }
 }

@@ -33,15 +33,26 @@ pub struct JoinHandle<T> {
 
 impl<T> std::fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JoinHandle").field("finished", &self.is_finished()).finish()
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }
 
 pub(crate) fn packet<T>() -> (JoinHandle<T>, Arc<Packet<T>>) {
     let packet = Arc::new(Packet {
-        state: Locked::new(State { result: None, done: false, waiter: None }),
+        state: Locked::new(State {
+            result: None,
+            done: false,
+            waiter: None,
+        }),
     });
-    (JoinHandle { packet: packet.clone() }, packet)
+    (
+        JoinHandle {
+            packet: packet.clone(),
+        },
+        packet,
+    )
 }
 
 impl<T> Packet<T> {
@@ -93,7 +104,8 @@ impl<T> JoinHandle<T> {
                 }
             }
         }
-        st.with(|s| s.result.take()).expect("result stored before the wake-up")
+        st.with(|s| s.result.take())
+            .expect("result stored before the wake-up")
     }
 
     /// Whether the goroutine has finished (`join` would not wait).

@@ -34,11 +34,13 @@ pub use runtime::{Builder, DEFAULT_STACK_SIZE, Error, Inspector, Runtime};
 /// Scheduler state snapshots for diagnostics, readable from any thread even when the runtime
 /// is hung (see [`Runtime::inspector`]).
 pub mod debug {
-    pub use crate::sched::debug::{MSnapshot, PSnapshot, SchedSnapshot, StwSnapshot, TemplateSnapshot};
+    pub use crate::sched::debug::{
+        MSnapshot, PSnapshot, SchedSnapshot, StwSnapshot, TemplateSnapshot,
+    };
 }
+pub use sched::MAX_PROCS;
 pub use sched::stats::{PStats, Stats};
 pub use sched::stw::{StwReason, WorldStopped, stop_the_world};
-pub use sched::MAX_PROCS;
 
 /// Starts a goroutine running `f`. It is queued on the current P to run next.
 ///
@@ -82,7 +84,9 @@ pub fn sleep(d: Duration) {
     };
     checkpoint();
     let sched = m.sched();
-    let when = sched.nanotime().saturating_add(d.as_nanos().min(i64::MAX as u128) as i64);
+    let when = sched
+        .nanotime()
+        .saturating_add(d.as_nanos().min(i64::MAX as u128) as i64);
     sched::sleep_until(when);
 }
 
@@ -99,7 +103,10 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
 /// # Panics
 /// Outside a goroutine, or if `n` is 0 or above [`MAX_PROCS`].
 pub fn set_procs(n: usize) -> usize {
-    assert!((1..=MAX_PROCS).contains(&n), "goro::set_procs({n}): must be 1..={MAX_PROCS}");
+    assert!(
+        (1..=MAX_PROCS).contains(&n),
+        "goro::set_procs({n}): must be 1..={MAX_PROCS}"
+    );
     let w = stop_the_world(StwReason::SetProcs);
     let m = sched::m::current_m().expect("on a goroutine");
     let sched = m.sched();

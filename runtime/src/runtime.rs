@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::sched::{self, m, Sched};
+use crate::sched::{self, Sched, m};
 
 /// Default goroutine stack: 256 KiB of address space; only touched pages cost memory.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
@@ -93,7 +93,12 @@ impl Builder {
             None => match std::env::var("GOROMAXPROCS") {
                 Ok(v) => match v.trim().parse::<usize>() {
                     Ok(n) if n > 0 => n,
-                    _ => return Err(Error::InvalidEnv { var: "GOROMAXPROCS", value: v }),
+                    _ => {
+                        return Err(Error::InvalidEnv {
+                            var: "GOROMAXPROCS",
+                            value: v,
+                        });
+                    }
                 },
                 Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
             },
@@ -129,7 +134,10 @@ impl GoroDebug {
     }
 
     fn parse(v: &str) -> Result<GoroDebug, Error> {
-        let bad = || Error::InvalidEnv { var: "GORODEBUG", value: v.to_string() };
+        let bad = || Error::InvalidEnv {
+            var: "GORODEBUG",
+            value: v.to_string(),
+        };
         let mut d = GoroDebug::default();
         for kv in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (k, val) = kv.split_once('=').ok_or_else(bad)?;
@@ -187,7 +195,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("procs", &self.procs).finish()
+        f.debug_struct("Runtime")
+            .field("procs", &self.procs)
+            .finish()
     }
 }
 
@@ -198,7 +208,9 @@ impl Runtime {
 
     /// A handle that reads this runtime's scheduler state from any thread.
     pub fn inspector(&self) -> Inspector {
-        Inspector { sched: self.sched.clone() }
+        Inspector {
+            sched: self.sched.clone(),
+        }
     }
 
     /// Runs `main` as the main goroutine and returns its result once it finishes. The calling
@@ -221,9 +233,14 @@ impl Runtime {
         let m0 = sched.alloc_m();
         m0.is_m0.store(true, std::sync::atomic::Ordering::Relaxed);
         m0.started.store(true, std::sync::atomic::Ordering::Relaxed);
-        sched.inner.with(|_| sched.mlive.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        sched.inner.with(|_| {
+            sched
+                .mlive
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        });
         m::set_current_m(m0);
-        m0.tid.store(m::gettid(), std::sync::atomic::Ordering::Relaxed);
+        m0.tid
+            .store(m::gettid(), std::sync::atomic::Ordering::Relaxed);
         sched::signal::ensure_altstack();
         let with_work = sched.inner.with(|s| sched.procresize(s, m0, self.procs));
         debug_assert!(with_work.is_empty());
@@ -260,9 +277,15 @@ mod tests {
     fn gorodebug_parses_known_settings_and_ignores_unknown_ones() {
         let d = GoroDebug::parse("legacytemplatethread=1,templaterace=widen,future=3").unwrap();
         assert!(d.legacy_template_thread);
-        assert_eq!(d.widen_template_race, Some(std::time::Duration::from_millis(20)));
+        assert_eq!(
+            d.widen_template_race,
+            Some(std::time::Duration::from_millis(20))
+        );
         let d = GoroDebug::parse("templaterace=250us").unwrap();
-        assert_eq!(d.widen_template_race, Some(std::time::Duration::from_micros(250)));
+        assert_eq!(
+            d.widen_template_race,
+            Some(std::time::Duration::from_micros(250))
+        );
         assert!(!d.legacy_template_thread);
         assert!(GoroDebug::parse("legacytemplatethread=yes").is_err());
         assert!(GoroDebug::parse("templaterace").is_err());

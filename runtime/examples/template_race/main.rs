@@ -14,7 +14,9 @@ use std::time::Duration;
 
 fn usage(msg: &str) -> ! {
     eprintln!("template_race: {msg}");
-    eprintln!("usage: template_race [--procs N] [--iterations N] [--legacy] [--widen] [--watchdog SECS]");
+    eprintln!(
+        "usage: template_race [--procs N] [--iterations N] [--legacy] [--widen] [--watchdog SECS]"
+    );
     std::process::exit(2);
 }
 
@@ -24,8 +26,11 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut num = |name: &str| -> u64 {
-            let v = args.next().unwrap_or_else(|| usage(&format!("{name} needs a value")));
-            v.parse().unwrap_or_else(|_| usage(&format!("{name}: not a number: {v:?}")))
+            let v = args
+                .next()
+                .unwrap_or_else(|| usage(&format!("{name} needs a value")));
+            v.parse()
+                .unwrap_or_else(|_| usage(&format!("{name}: not a number: {v:?}")))
         };
         match a.as_str() {
             "--procs" => opts.procs = num("--procs") as usize,
@@ -40,8 +45,14 @@ fn main() {
     if opts.procs == 0 {
         usage("--procs must be at least 1");
     }
-    println!("template_race: pid {} procs {} iterations {}{}{}", std::process::id(), opts.procs,
-        opts.iterations, if opts.legacy { " legacy" } else { "" }, if opts.widen { " widen" } else { "" });
+    println!(
+        "template_race: pid {} procs {} iterations {}{}{}",
+        std::process::id(),
+        opts.procs,
+        opts.iterations,
+        if opts.legacy { " legacy" } else { "" },
+        if opts.widen { " widen" } else { "" }
+    );
     scenario::run(&opts, watchdog);
     println!("OK");
 }

@@ -24,7 +24,12 @@ pub struct Opts {
 
 impl Default for Opts {
     fn default() -> Opts {
-        Opts { procs: 4, iterations: 100, legacy: false, widen: false }
+        Opts {
+            procs: 4,
+            iterations: 100,
+            legacy: false,
+            widen: false,
+        }
     }
 }
 
@@ -35,7 +40,9 @@ pub const WIDEN: Duration = Duration::from_millis(20);
 /// progress; if none comes for that long it reads the runtime's state, prints a diagnosis on
 /// stderr and exits the process with status 3 (the shape was #38931) or 4 (another hang).
 pub fn run(opts: &Opts, watchdog: Option<Duration>) {
-    let mut b = goro::Runtime::builder().procs(opts.procs).legacy_template_thread(opts.legacy);
+    let mut b = goro::Runtime::builder()
+        .procs(opts.procs)
+        .legacy_template_thread(opts.legacy);
     if opts.widen {
         b = b.widen_template_race(WIDEN);
     }

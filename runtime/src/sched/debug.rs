@@ -6,10 +6,10 @@
 
 use std::sync::atomic::Ordering;
 
+use super::Sched;
 use super::m::M;
 use super::pstatus::{PStatus, Reason};
 use super::stw::StwReason;
-use super::Sched;
 
 /// One P.
 #[derive(Clone, Debug)]
@@ -94,7 +94,10 @@ impl SchedSnapshot {
         if self.stw.is_none() {
             return Vec::new();
         }
-        self.ps.iter().filter(|p| p.status != PStatus::GcStop.name()).collect()
+        self.ps
+            .iter()
+            .filter(|p| p.status != PStatus::GcStop.name())
+            .collect()
     }
 
     pub fn m(&self, id: u64) -> Option<&MSnapshot> {
@@ -108,7 +111,9 @@ impl Sched {
         let ms: Vec<&M> = self.allm.with(|all| {
             // SAFETY: Ms are boxed in `allm` for the runtime's life; the references outlive
             // the lock because nothing removes them.
-            all.iter().map(|m| unsafe { &*(&**m as *const M) }).collect()
+            all.iter()
+                .map(|m| unsafe { &*(&**m as *const M) })
+                .collect()
         });
         let template = self.template_m.load(Ordering::Acquire);
         let pid = |p: *mut super::p::P| {
@@ -123,13 +128,17 @@ impl Sched {
             // SAFETY: Ms live as long as the runtime.
             unsafe { m.as_ref() }.map(|m| m.id)
         };
-        let idle: Vec<*const M> = self.inner.raw_lock().try_lock().then(|| {
-            // SAFETY: try_lock succeeded; released right below.
-            let v = unsafe { self.inner.get_unchecked() }.midle.clone();
-            // SAFETY: held.
-            unsafe { self.inner.raw_lock().unlock() };
-            v
-        }).unwrap_or_default();
+        let idle: Vec<*const M> = if self.inner.raw_lock().try_lock() {
+            {
+                // SAFETY: try_lock succeeded; released right below.
+                let v = unsafe { self.inner.get_unchecked() }.midle.clone();
+                // SAFETY: held.
+                unsafe { self.inner.raw_lock().unlock() };
+                v
+            }
+        } else {
+            Default::default()
+        };
         let msnap: Vec<MSnapshot> = ms
             .iter()
             .map(|m| MSnapshot {
@@ -142,7 +151,8 @@ impl Sched {
                 locked_ext: m.locked_ext.load(Ordering::Relaxed),
                 locked_int: m.locked_int.load(Ordering::Relaxed),
                 spinning: m.spinning.load(Ordering::Relaxed),
-                idle: m.blocked.load(Ordering::Relaxed) || idle.iter().any(|&x| std::ptr::eq(x, *m)),
+                idle: m.blocked.load(Ordering::Relaxed)
+                    || idle.iter().any(|&x| std::ptr::eq(x, *m)),
                 queued_for_template: m.queued.load(Ordering::Relaxed),
                 started: m.started.load(Ordering::Relaxed),
                 exited: m.exited.load(Ordering::Relaxed),
@@ -166,7 +176,8 @@ impl Sched {
                 handed_to,
                 on_idle_list: p.on_idle_list.load(Ordering::Relaxed),
                 last_m: p.last_m.load(Ordering::Relaxed),
-                last_reason: Reason::from_u32(p.last_reason.load(Ordering::Relaxed)).map_or("?", |r| r.name()),
+                last_reason: Reason::from_u32(p.last_reason.load(Ordering::Relaxed))
+                    .map_or("?", |r| r.name()),
                 runq_len: p.runq.len(),
             });
         }

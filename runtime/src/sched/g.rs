@@ -7,12 +7,14 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 use corosensei::{Coroutine, Yielder};
 
-use super::m::M;
 use super::Sched;
+use super::m::M;
 use super::stack::GStack;
 
 /// G statuses, Go's numbering (`_Gidle` 0 and the GC-only ones are not used).
@@ -56,7 +58,10 @@ pub(crate) enum Switch {
     Preempted,
     /// Park; the scheduler calls `unlock(arg)` afterwards and resumes the G at once if it
     /// returns false (Go's `gopark(unlockf, lock)`).
-    Park { unlock: Option<(UnlockFn, *const ())>, reason: WaitReason },
+    Park {
+        unlock: Option<(UnlockFn, *const ())>,
+        reason: WaitReason,
+    },
     /// Returning from a syscall found no P: queue the G and stop the M (exitsyscall0).
     ExitSyscall,
 }
@@ -156,7 +161,8 @@ impl G {
     /// # Safety
     /// The caller owns this dead G exclusively.
     pub(crate) unsafe fn start<F: FnOnce() + Send + 'static>(&self, sched: &Sched, id: u64, f: F) {
-        self.sched.store(sched as *const Sched as *mut Sched, Ordering::Relaxed);
+        self.sched
+            .store(sched as *const Sched as *mut Sched, Ordering::Relaxed);
         // SAFETY: exclusive ownership of a dead G (caller contract).
         let stack = unsafe { (*self.spare_stack.get()).take() }.expect("dead G keeps its stack");
         let (lo, hi) = stack.guard_range();

@@ -10,10 +10,17 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use goro_probes::handoff;
+
 use super::m::{self, M};
 use super::p::P;
 use super::pstatus::{self, PStatus, Reason};
-use super::Sched;
+use super::{Sched, probe};
+
+/// The calling thread's M id for probes (0 = none: sysmon, plain threads).
+pub(crate) fn cur_mid() -> u64 {
+    m::current_m().map_or(0, |m| m.id)
+}
 
 impl Sched {
     /// Wires `p` to `m` (Go's acquirep): `_Pidle`→`_Prunning`. The P must be unowned.
@@ -29,7 +36,9 @@ impl Sched {
     /// Unwires the M's P (Go's releasep): `_Prunning`→`_Pidle`. The caller decides where the
     /// P goes next (idle list, handoffp, another M).
     pub(crate) fn releasep(&self, m: &M) -> &P {
-        let p = m.p().unwrap_or_else(|| super::fatal("releasep: M has no P"));
+        let p = m
+            .p()
+            .unwrap_or_else(|| super::fatal("releasep: M has no P"));
         pstatus::set_status(p, PStatus::Running, PStatus::Idle, m.id, Reason::Release);
         p.m.store(ptr::null_mut(), Ordering::Relaxed);
         m.p.store(ptr::null_mut(), Ordering::Relaxed);
@@ -69,6 +78,7 @@ impl Sched {
         };
         let nm = self.mget(inner);
         drop(s);
+        probe::startm(p.id, nm.map_or(0, |m| m.id), u8::from(spinning));
         match nm {
             Some(nm) => {
                 nm.spinning.store(spinning, Ordering::Relaxed);
@@ -86,6 +96,7 @@ impl Sched {
         m::set_current_m(m);
         m.started.store(true, Ordering::Release);
         m.tid.store(m::gettid(), Ordering::Relaxed);
+        probe::m_start(m.id, m.tid.load(Ordering::Relaxed) as u32);
         super::signal::ensure_altstack();
         let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
         // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
@@ -107,6 +118,7 @@ impl Sched {
             self.checkdead(s);
         });
         m.blocked.store(true, Ordering::Relaxed);
+        probe::m_park(m.id, m.tid.load(Ordering::Relaxed) as u32);
         match timeout {
             None => m.park.sleep(),
             Some(t) => {
@@ -119,12 +131,18 @@ impl Sched {
             // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
             if let Some(p) = unsafe { p.as_ref() } {
                 m.park.clear();
+                probe::m_wake(m.id, m.tid.load(Ordering::Relaxed) as u32, p.id);
                 self.acquirep(m, p);
                 return true;
             }
             // Woken by a timeout, a poke or shutdown — unless a startm took us off the list
             // and is about to store nextp and wake us; then wait for that.
             if self.inner.with(|s| self.mremove(s, m)) || self.is_shutdown() {
+                probe::m_wake(
+                    m.id,
+                    m.tid.load(Ordering::Relaxed) as u32,
+                    goro_probes::P_NONE,
+                );
                 return false;
             }
             m.park.clear();
@@ -141,6 +159,7 @@ impl Sched {
     pub(crate) fn handoffp(&self, p: &P) {
         // 1. Local or global work: start an M to run it.
         if !p.runq.is_empty() || self.runqsize.load(Ordering::SeqCst) != 0 {
+            probe::handoff_p(p.id, cur_mid(), handoff::START_M_FOR_WORK);
             self.startm(Some(p), false);
             return;
         }
@@ -152,6 +171,7 @@ impl Sched {
                 .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
         {
+            probe::handoff_p(p.id, cur_mid(), handoff::START_M_SPINNING);
             self.startm(Some(p), true);
             return;
         }
@@ -160,7 +180,14 @@ impl Sched {
         let s = unsafe { self.inner.get_unchecked() };
         // 4. A stop-the-world is waiting: this P counts as stopped.
         if self.gcwaiting.load(Ordering::SeqCst) {
-            pstatus::set_status(p, PStatus::Idle, PStatus::GcStop, 0, Reason::HandoffGcstop);
+            probe::handoff_p(p.id, cur_mid(), handoff::GCSTOP);
+            pstatus::set_status(
+                p,
+                PStatus::Idle,
+                PStatus::GcStop,
+                cur_mid(),
+                Reason::HandoffGcstop,
+            );
             let left = self.stopwait.fetch_sub(1, Ordering::SeqCst) - 1;
             drop(g);
             if left == 0 {
@@ -171,9 +198,11 @@ impl Sched {
         // 5. Work arrived on the global queue meanwhile.
         if self.runqsize.load(Ordering::SeqCst) != 0 {
             drop(g);
+            probe::handoff_p(p.id, cur_mid(), handoff::START_M_FOR_WORK);
             self.startm(Some(p), false);
             return;
         }
+        probe::handoff_p(p.id, cur_mid(), handoff::IDLE_LIST);
         self.pidleput(s, p);
         drop(g);
     }

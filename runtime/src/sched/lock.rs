@@ -29,7 +29,9 @@ pub(crate) struct Lock {
 
 impl Lock {
     pub(crate) const fn new() -> Self {
-        Lock { state: AtomicU32::new(UNLOCKED) }
+        Lock {
+            state: AtomicU32::new(UNLOCKED),
+        }
     }
 
     #[inline]
@@ -113,7 +115,10 @@ unsafe impl<T: Send> Send for Locked<T> {}
 
 impl<T> Locked<T> {
     pub(crate) const fn new(v: T) -> Self {
-        Locked { lock: Lock::new(), data: UnsafeCell::new(v) }
+        Locked {
+            lock: Lock::new(),
+            data: UnsafeCell::new(v),
+        }
     }
 
     #[inline]

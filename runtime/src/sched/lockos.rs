@@ -15,9 +15,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::g::G;
-use super::m::{current_m, M};
 use super::Sched;
+use super::g::G;
+use super::m::{M, current_m};
 
 /// Wires the calling goroutine to its current thread (external count +1).
 pub(crate) fn lock_os_thread() {
@@ -58,14 +58,18 @@ pub(crate) fn unlock_os_thread() {
 /// The runtime's own lock (internal count), for runtime code that needs the thread.
 #[allow(dead_code)]
 pub(crate) fn lock_os_thread_internal() {
-    let m = current_m().filter(|m| m.curg().is_some()).expect("on a goroutine");
+    let m = current_m()
+        .filter(|m| m.curg().is_some())
+        .expect("on a goroutine");
     m.locked_int.fetch_add(1, Ordering::Relaxed);
     dolock(m);
 }
 
 #[allow(dead_code)]
 pub(crate) fn unlock_os_thread_internal() {
-    let m = current_m().filter(|m| m.curg().is_some()).expect("on a goroutine");
+    let m = current_m()
+        .filter(|m| m.curg().is_some())
+        .expect("on a goroutine");
     if m.locked_int.load(Ordering::Relaxed) == 0 {
         super::fatal("unlock_os_thread_internal: internal lock count is 0");
     }
@@ -75,22 +79,39 @@ pub(crate) fn unlock_os_thread_internal() {
 
 /// (external, internal) lock counts of the calling goroutine's thread; (0, 0) outside one.
 pub(crate) fn lock_counts() -> (u32, u32) {
-    current_m().filter(|m| m.curg().is_some()).map_or((0, 0), |m| {
-        (m.locked_ext.load(Ordering::Relaxed), m.locked_int.load(Ordering::Relaxed))
-    })
+    current_m()
+        .filter(|m| m.curg().is_some())
+        .map_or((0, 0), |m| {
+            (
+                m.locked_ext.load(Ordering::Relaxed),
+                m.locked_int.load(Ordering::Relaxed),
+            )
+        })
 }
 
 fn dolock(m: &M) {
     let g = m.curg().expect("on a goroutine");
+    super::probe::lock_os_thread(
+        g.id.load(Ordering::Relaxed),
+        m.id,
+        m.locked_ext.load(Ordering::Relaxed),
+        m.locked_int.load(Ordering::Relaxed),
+    );
     m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
     g.lockedm.store(m as *const M as *mut M, Ordering::Relaxed);
 }
 
 fn dounlock(m: &M) {
+    let g = m.curg().expect("on a goroutine");
+    super::probe::unlock_os_thread(
+        g.id.load(Ordering::Relaxed),
+        m.id,
+        m.locked_ext.load(Ordering::Relaxed),
+        m.locked_int.load(Ordering::Relaxed),
+    );
     if m.is_locked() {
         return;
     }
-    let g = m.curg().expect("on a goroutine");
     m.lockedg.store(std::ptr::null_mut(), Ordering::Relaxed);
     g.lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
 }
@@ -125,7 +146,8 @@ impl Sched {
             }
         };
         m.park.clear();
-        self.inner.with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
+        self.inner
+            .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
         // SAFETY: a P handed over in nextp is alive and owned by the hand-off.
         self.acquirep(m, unsafe { &*p });
         true
@@ -162,6 +184,7 @@ impl Sched {
             return false;
         }
         m.exited.store(true, Ordering::Release);
+        super::probe::m_exit(m.id, m.tid.load(Ordering::Relaxed) as u32);
         self.inner.with(|s| {
             self.mlive.fetch_sub(1, Ordering::SeqCst);
             self.checkdead(s);

@@ -10,10 +10,10 @@ use std::cell::Cell;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
+use super::Sched;
 use super::g::G;
 use super::note::Note;
 use super::p::P;
-use super::Sched;
 
 pub(crate) struct M {
     pub(crate) id: u64,

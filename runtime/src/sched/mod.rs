@@ -48,9 +48,14 @@ pub(crate) mod sysmon;
 pub(crate) mod template;
 pub(crate) mod timers;
 
+/// The probe functions, one per catalog entry (see `goro-probes`).
+pub(crate) use goro_probes::probe;
+
 use std::collections::VecDeque;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering,
+};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -98,7 +103,11 @@ pub(crate) struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { legacy_template_thread: false, widen_template_race: None, deadlock_detection: true }
+        Config {
+            legacy_template_thread: false,
+            widen_template_race: None,
+            deadlock_detection: true,
+        }
     }
 }
 
@@ -123,10 +132,13 @@ pub(crate) struct Sched {
     /// Held by whoever stops the world (Go's worldsema); goroutines queue on it.
     pub(crate) worldsema: Sema,
     pub(crate) stw_seq: AtomicU64,
+    // Boxed: Ms are addressed by raw pointer and must never move.
+    #[allow(clippy::vec_box)]
     pub(crate) allm: Locked<Vec<Box<M>>>,
     pub(crate) mnext: AtomicU64,
     pub(crate) goidgen: AtomicU64,
     pub(crate) ngoroutines: AtomicI64,
+    #[allow(clippy::vec_box)]
     pub(crate) gfree: Locked<Vec<Box<G>>>,
     /// The idle M sleeping until the earliest timer, and that deadline (0 = computing it).
     pub(crate) timer_waiter: AtomicPtr<M>,
@@ -164,7 +176,9 @@ impl Sched {
             config,
             epoch: Instant::now(),
             stacks: StackPool::new(stack_size),
-            allp: (0..MAX_PROCS).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            allp: (0..MAX_PROCS)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
             gomaxprocs: AtomicU32::new(0),
             inner: Locked::new(SchedInner::default()),
             npidle: AtomicU32::new(0),
@@ -200,7 +214,9 @@ impl Sched {
     }
 
     pub(crate) fn arc(&self) -> Arc<Sched> {
-        self.me.upgrade().expect("the runtime is alive while its code runs")
+        self.me
+            .upgrade()
+            .expect("the runtime is alive while its code runs")
     }
 
     /// Runtime clock: nanoseconds since the runtime started (monotonic).
@@ -327,5 +343,8 @@ pub(crate) fn sleep_until(when: i64) {
         sched.poke_timer_waiter(when);
         true
     }
-    park(Some((add_timer, &arg as *const Arg as *const ())), WaitReason::Sleep);
+    park(
+        Some((add_timer, &arg as *const Arg as *const ())),
+        WaitReason::Sleep,
+    );
 }

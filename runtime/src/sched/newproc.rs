@@ -7,10 +7,10 @@
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
+use super::Sched;
 use super::g::{G, GRef};
 use super::m::M;
 use super::p::P;
-use super::Sched;
 
 /// Local free list bounds: above HIGH, move BATCH to the global list; when empty, take BATCH.
 const GFREE_HIGH: usize = 64;

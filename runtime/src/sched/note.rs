@@ -15,7 +15,9 @@ pub(crate) struct Note {
 
 impl Note {
     pub(crate) const fn new() -> Self {
-        Note { key: AtomicU32::new(0) }
+        Note {
+            key: AtomicU32::new(0),
+        }
     }
 
     /// Re-arms the note. Only the sleeper calls it, when no wake-up can be in flight for the
@@ -28,10 +30,6 @@ impl Note {
         if self.key.swap(1, Ordering::Release) == 0 {
             futex::wake(&self.key, 1);
         }
-    }
-
-    pub(crate) fn is_woken(&self) -> bool {
-        self.key.load(Ordering::Acquire) != 0
     }
 
     pub(crate) fn sleep(&self) {

@@ -58,6 +58,8 @@ pub(crate) struct P {
     pub(crate) timers: Locked<TimerHeap>,
     /// Earliest timer deadline (0 = none), readable without the timer lock.
     pub(crate) timer0: AtomicI64,
+    // Boxed: a G is addressed by raw pointer (GRef) and must never move.
+    #[allow(clippy::vec_box)]
     gfree: UnsafeCell<Vec<Box<G>>>,
     pub(crate) counters: PCounters,
     epoch: std::time::Instant,
@@ -112,6 +114,7 @@ impl P {
     /// The caller is the M owning this P (or the world is stopped), and holds no other
     /// reference into the list.
     #[allow(clippy::mut_from_ref)]
+    #[allow(clippy::vec_box)]
     pub(crate) unsafe fn gfree(&self) -> &mut Vec<Box<G>> {
         // SAFETY: exclusive access per the caller contract.
         unsafe { &mut *self.gfree.get() }

@@ -28,7 +28,9 @@ pub(crate) fn current_g() -> Option<GRef> {
 /// the M would carry the disabled state to the next goroutine.
 pub(crate) fn park(unlock: Option<(UnlockFn, *const ())>, reason: WaitReason) {
     let m = current_m().expect("goro: a blocking operation was called outside a goroutine");
-    let g = m.curg().expect("goro: a blocking operation was called outside a goroutine");
+    let g = m
+        .curg()
+        .expect("goro: a blocking operation was called outside a goroutine");
     if m.locks.load(Ordering::Relaxed) != 0 {
         super::fatal("park with preemption disabled (acquirem held)");
     }
@@ -54,16 +56,14 @@ pub(crate) fn ready(g: GRef) {
     // SAFETY: a G's runtime outlives the G (it holds Gs in its pools).
     let sched = unsafe { &*gg.sched.load(Ordering::Relaxed) };
     gg.cas_status(GStatus::Waiting, GStatus::Runnable);
-    if let Some(m) = current_m() {
-        if std::ptr::eq(m.sched, sched) {
-            if let Some(p) = m.p() {
-                if p.status() == super::pstatus::PStatus::Running {
-                    sched.runqput(p, g, true);
-                    sched.wakep();
-                    return;
-                }
-            }
-        }
+    if let Some(m) = current_m()
+        && std::ptr::eq(m.sched, sched)
+        && let Some(p) = m.p()
+        && p.status() == super::pstatus::PStatus::Running
+    {
+        sched.runqput(p, g, true);
+        sched.wakep();
+        return;
     }
     sched.globrunqput(g);
     sched.wakep();
@@ -93,7 +93,12 @@ struct SemaState {
 
 impl Sema {
     pub(crate) const fn new() -> Sema {
-        Sema { state: Locked::new(SemaState { held: false, waiters: VecDeque::new() }) }
+        Sema {
+            state: Locked::new(SemaState {
+                held: false,
+                waiters: VecDeque::new(),
+            }),
+        }
     }
 
     pub(crate) fn acquire(&self) {
@@ -110,7 +115,10 @@ impl Sema {
         let g = current_g().expect("goro: stop-the-world requested outside a goroutine");
         s.waiters.push_back(g);
         // The releaser hands `held` over to us before readying us.
-        park(Some((unlock_lock, lock as *const Lock as *const ())), WaitReason::Semacquire);
+        park(
+            Some((unlock_lock, lock as *const Lock as *const ())),
+            WaitReason::Semacquire,
+        );
     }
 
     pub(crate) fn release(&self) {

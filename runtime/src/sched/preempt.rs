@@ -9,11 +9,11 @@
 
 use std::sync::atomic::Ordering;
 
+use super::Sched;
 use super::g::Switch;
-use super::m::{current_m_ptr, M};
+use super::m::{M, current_m_ptr};
 use super::p::P;
 use super::pstatus::PStatus;
-use super::Sched;
 
 /// A safepoint: yields if a preemption was requested. Costs a thread-local read and two loads
 /// when nothing is pending, so it can sit in hot loops.
@@ -42,6 +42,11 @@ fn preempt_now(m: &M) {
     }
     let g = m.curg().expect("preempt_now: a G is running");
     g.preempt.store(false, Ordering::Relaxed);
+    super::probe::preempted(
+        g.id.load(Ordering::Relaxed),
+        m.p().map_or(goro_probes::P_NONE, |p| p.id),
+        m.id,
+    );
     // SAFETY: we are on the current G's stack.
     unsafe { g.mcall(Switch::Preempted) };
 }
@@ -75,6 +80,9 @@ impl Sched {
         }
         // SAFETY: as above.
         unsafe { (*g).preempt.store(true, Ordering::Release) };
+        // SAFETY: as above.
+        let (gid, mid) = unsafe { ((*g).id.load(Ordering::Relaxed), (*m).id) };
+        super::probe::preempt_request(gid, p.id, mid);
         self.stats.preempt_requests.fetch_add(1, Ordering::Relaxed);
         true
     }

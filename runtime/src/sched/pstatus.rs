@@ -121,8 +121,20 @@ impl Reason {
     pub(crate) fn from_u32(v: u32) -> Option<Reason> {
         use Reason::*;
         const ALL: [Reason; 15] = [
-            Init, Acquire, Release, SyscallEnter, SyscallExitFast, Retake, StwOwn, StwSyscall,
-            StwIdle, StwSelf, HandoffGcstop, SyscallGcwait, ProcresizeIdle, ProcresizeRun,
+            Init,
+            Acquire,
+            Release,
+            SyscallEnter,
+            SyscallExitFast,
+            Retake,
+            StwOwn,
+            StwSyscall,
+            StwIdle,
+            StwSelf,
+            HandoffGcstop,
+            SyscallGcwait,
+            ProcresizeIdle,
+            ProcresizeRun,
             ProcresizeDead,
         ];
         ALL.get(v as usize).copied()
@@ -165,6 +177,7 @@ pub(crate) fn cas_status(p: &P, from: PStatus, to: PStatus, m: u64, reason: Reas
         return false;
     }
     p.note_transition(from, to, m, reason);
+    super::probe::p_status(p.id, from as u8, to as u8, m, reason as u8);
     true
 }
 
@@ -199,6 +212,26 @@ fn illegal(p: &P, from: PStatus, to: PStatus, reason: Reason) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_and_names_are_the_probe_catalogs() {
+        use goro_probes::{pstatus, reason};
+        for (s, code) in [
+            (PStatus::Idle, pstatus::IDLE),
+            (PStatus::Running, pstatus::RUNNING),
+            (PStatus::Syscall, pstatus::SYSCALL),
+            (PStatus::GcStop, pstatus::GCSTOP),
+            (PStatus::Dead, pstatus::DEAD),
+        ] {
+            assert_eq!(s as u8, code);
+            assert_eq!(Some(s.name()), pstatus::name(code));
+        }
+        for v in 0.. {
+            let Some(r) = Reason::from_u32(v) else { break };
+            assert_eq!(r as u8 as u32, v);
+            assert_eq!(Some(r.name()), reason::name(r as u8), "reason {v}");
+        }
+    }
 
     #[test]
     fn every_status_can_be_left_and_reached() {

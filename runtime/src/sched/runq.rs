@@ -74,7 +74,12 @@ impl<T, const N: usize> RunQueue<T, N> {
     /// Owner only. Puts `item` at the tail, or in `runnext` when `next` (kicking the previous
     /// runnext to the tail). If the ring is full, half of it plus the item go to `overflow`
     /// (the global queue) in FIFO order.
-    pub(crate) fn push(&self, item: NonNull<T>, next: bool, overflow: impl FnOnce(Vec<NonNull<T>>)) {
+    pub(crate) fn push(
+        &self,
+        item: NonNull<T>,
+        next: bool,
+        overflow: impl FnOnce(Vec<NonNull<T>>),
+    ) {
         let mut item = item;
         if next {
             let old = self.runnext.swap(item.as_ptr(), Ordering::AcqRel);
@@ -100,7 +105,12 @@ impl<T, const N: usize> RunQueue<T, N> {
         }
     }
 
-    fn grab_half_for_overflow(&self, item: NonNull<T>, head: u32, tail: u32) -> Option<Vec<NonNull<T>>> {
+    fn grab_half_for_overflow(
+        &self,
+        item: NonNull<T>,
+        head: u32,
+        tail: u32,
+    ) -> Option<Vec<NonNull<T>>> {
         let n = tail.wrapping_sub(head) / 2;
         debug_assert_eq!(tail.wrapping_sub(head), N as u32);
         let mut batch = Vec::with_capacity(n as usize + 1);
@@ -110,7 +120,12 @@ impl<T, const N: usize> RunQueue<T, N> {
         }
         if self
             .head
-            .compare_exchange(head, head.wrapping_add(n), Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(
+                head,
+                head.wrapping_add(n),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_err()
         {
             return None;
@@ -140,7 +155,12 @@ impl<T, const N: usize> RunQueue<T, N> {
             let p = self.slot(head).load(Ordering::Relaxed);
             if self
                 .head
-                .compare_exchange(head, head.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(
+                    head,
+                    head.wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
                 return Some((NonNull::new(p).expect("queued item is non-null"), false));
@@ -180,7 +200,12 @@ impl<T, const N: usize> RunQueue<T, N> {
                     if !next.is_null()
                         && self
                             .runnext
-                            .compare_exchange(next, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed)
+                            .compare_exchange(
+                                next,
+                                ptr::null_mut(),
+                                Ordering::AcqRel,
+                                Ordering::Relaxed,
+                            )
                             .is_ok()
                     {
                         dst.slot(dst_tail).store(next, Ordering::Relaxed);
@@ -195,11 +220,17 @@ impl<T, const N: usize> RunQueue<T, N> {
             }
             for i in 0..n {
                 let p = self.slot(head.wrapping_add(i)).load(Ordering::Relaxed);
-                dst.slot(dst_tail.wrapping_add(i)).store(p, Ordering::Relaxed);
+                dst.slot(dst_tail.wrapping_add(i))
+                    .store(p, Ordering::Relaxed);
             }
             if self
                 .head
-                .compare_exchange(head, head.wrapping_add(n), Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(
+                    head,
+                    head.wrapping_add(n),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
             {
                 return n;

@@ -15,7 +15,7 @@ use super::g::{G, GRef, GStatus, Switch};
 use super::m::M;
 use super::p::{P, RUNQ_SIZE};
 use super::pstatus::{self, PStatus, Reason};
-use super::{timers, Sched, SchedInner};
+use super::{Sched, SchedInner, timers};
 
 /// What the scheduler loop does after a goroutine switched out.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -45,7 +45,9 @@ impl Sched {
                 }
                 continue;
             }
-            let Some((g, inherit)) = self.find_runnable(m) else { return };
+            let Some((g, inherit)) = self.find_runnable(m) else {
+                return;
+            };
             if m.spinning.load(Ordering::Relaxed) {
                 self.reset_spinning(m);
             }
@@ -88,7 +90,11 @@ impl Sched {
             let sw = unsafe { g.resume() };
             m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
             let Some(sw) = sw else {
-                return if self.gexit(m, g) { Next::ExitThread } else { Next::Schedule };
+                return if self.gexit(m, g) {
+                    Next::ExitThread
+                } else {
+                    Next::Schedule
+                };
             };
             if std::ptr::eq(g.lockedm.load(Ordering::Relaxed), m) {
                 // We will sleep in stoplockedm until whoever runs into our G wakes us: arm the
@@ -100,8 +106,12 @@ impl Sched {
                 Switch::Gosched | Switch::Preempted => {
                     let p = m.p().expect("a yielding G's M holds a P");
                     let c = &p.counters;
-                    if matches!(sw, Switch::Gosched) { &c.goscheds } else { &c.preemptions }
-                        .fetch_add(1, Ordering::Relaxed);
+                    if matches!(sw, Switch::Gosched) {
+                        &c.goscheds
+                    } else {
+                        &c.preemptions
+                    }
+                    .fetch_add(1, Ordering::Relaxed);
                     g.cas_status(GStatus::Running, GStatus::Runnable);
                     self.globrunqput(GRef(std::ptr::NonNull::from(g)));
                     return Next::Schedule;
@@ -154,24 +164,27 @@ impl Sched {
             timers::run_expired(p, now, |g| self.ready_on(p, g));
 
             // Fairness: now and then look at the global queue first.
-            if p.schedtick.load(Ordering::Relaxed) % 61 == 0 && self.runqsize.load(Ordering::Relaxed) > 0 {
-                if let Some(g) = self.inner.with(|s| self.globrunqget(s, p, 1)) {
-                    return Some((g, false));
-                }
+            if p.schedtick.load(Ordering::Relaxed) % 61 == 0
+                && self.runqsize.load(Ordering::Relaxed) > 0
+                && let Some(g) = self.inner.with(|s| self.globrunqget(s, p, 1))
+            {
+                return Some((g, false));
             }
             if let Some((g, inherit)) = p.runq.pop() {
                 return Some((GRef(g), inherit));
             }
-            if self.runqsize.load(Ordering::SeqCst) > 0 {
-                if let Some(g) = self.inner.with(|s| self.globrunqget(s, p, 0)) {
-                    return Some((g, false));
-                }
+            if self.runqsize.load(Ordering::SeqCst) > 0
+                && let Some(g) = self.inner.with(|s| self.globrunqget(s, p, 0))
+            {
+                return Some((g, false));
             }
 
             // Steal, as a spinning M — if not too many are spinning already.
             let procs = self.procs() as u32;
             let busy = procs.saturating_sub(self.npidle.load(Ordering::SeqCst));
-            if m.spinning.load(Ordering::Relaxed) || 2 * self.nmspinning.load(Ordering::SeqCst) < busy {
+            if m.spinning.load(Ordering::Relaxed)
+                || 2 * self.nmspinning.load(Ordering::SeqCst) < busy
+            {
                 if !m.spinning.load(Ordering::Relaxed) {
                     m.spinning.store(true, Ordering::Relaxed);
                     self.nmspinning.fetch_add(1, Ordering::SeqCst);
@@ -216,12 +229,13 @@ impl Sched {
             if m.spinning.load(Ordering::Relaxed) {
                 m.spinning.store(false, Ordering::Relaxed);
                 self.nmspinning.fetch_sub(1, Ordering::SeqCst);
-                if self.allp().any(|p2| !p2.runq.is_empty()) || self.runqsize.load(Ordering::SeqCst) > 0 {
-                    if let Some(p2) = self.inner.with(|s| self.pidleget(s)) {
-                        self.acquirep(m, p2);
-                        m.spinning.store(true, Ordering::Relaxed);
-                        self.nmspinning.fetch_add(1, Ordering::SeqCst);
-                    }
+                if (self.allp().any(|p2| !p2.runq.is_empty())
+                    || self.runqsize.load(Ordering::SeqCst) > 0)
+                    && let Some(p2) = self.inner.with(|s| self.pidleget(s))
+                {
+                    self.acquirep(m, p2);
+                    m.spinning.store(true, Ordering::Relaxed);
+                    self.nmspinning.fetch_add(1, Ordering::SeqCst);
                 }
             }
             // Loop: without a P the top of the loop parks the M.
@@ -239,12 +253,13 @@ impl Sched {
         }
         if !got {
             let next = self.earliest_timer();
-            if next != 0 && next <= self.nanotime() {
-                if let Some(p) = self.inner.with(|s| self.pidleget(s)) {
-                    self.acquirep(m, p);
-                    m.spinning.store(true, Ordering::Relaxed);
-                    self.nmspinning.fetch_add(1, Ordering::SeqCst);
-                }
+            if next != 0
+                && next <= self.nanotime()
+                && let Some(p) = self.inner.with(|s| self.pidleget(s))
+            {
+                self.acquirep(m, p);
+                m.spinning.store(true, Ordering::Relaxed);
+                self.nmspinning.fetch_add(1, Ordering::SeqCst);
             }
         }
         true
@@ -271,14 +286,19 @@ impl Sched {
         if next == 0 {
             return None;
         }
-        Some(Duration::from_nanos(next.saturating_sub(self.nanotime()).max(0) as u64))
+        Some(Duration::from_nanos(
+            next.saturating_sub(self.nanotime()).max(0) as u64,
+        ))
     }
 
     fn leave_timer_waiter(&self, m: &M) {
         let me = m as *const M as *mut M;
-        let _ = self
-            .timer_waiter
-            .compare_exchange(me, std::ptr::null_mut(), Ordering::SeqCst, Ordering::Relaxed);
+        let _ = self.timer_waiter.compare_exchange(
+            me,
+            std::ptr::null_mut(),
+            Ordering::SeqCst,
+            Ordering::Relaxed,
+        );
     }
 
     /// A timer due at `when` was added: wake the timer waiter if it sleeps past it.
@@ -308,7 +328,9 @@ impl Sched {
                     // Let the stop-the-world proceed; the caller checks gcwaiting again.
                     return None;
                 }
-                let Some(p2) = self.p((start + k) % n) else { continue };
+                let Some(p2) = self.p((start + k) % n) else {
+                    continue;
+                };
                 if std::ptr::eq(p2, p) {
                     continue;
                 }
@@ -364,7 +386,9 @@ impl Sched {
         for _ in 1..n {
             let g = s.runq.pop_front().expect("counted");
             // Cannot overflow: at most half the ring is added, and only the owner adds.
-            p.runq.push(g.0, false, |batch| s.runq.extend(batch.into_iter().map(GRef)));
+            p.runq.push(g.0, false, |batch| {
+                s.runq.extend(batch.into_iter().map(GRef))
+            });
         }
         self.runqsize.store(s.runq.len() as u32, Ordering::SeqCst);
         first
@@ -387,7 +411,9 @@ impl Sched {
         pstatus::set_status(p, PStatus::Running, PStatus::GcStop, m.id, Reason::StwSelf);
         p.m.store(std::ptr::null_mut(), Ordering::Relaxed);
         m.p.store(std::ptr::null_mut(), Ordering::Relaxed);
-        let left = self.inner.with(|_| self.stopwait.fetch_sub(1, Ordering::SeqCst) - 1);
+        let left = self
+            .inner
+            .with(|_| self.stopwait.fetch_sub(1, Ordering::SeqCst) - 1);
         if left == 0 {
             self.stopnote.wakeup();
         }

@@ -4,40 +4,39 @@
 //! Any other fault goes to the handler that was installed before ours (std's, for thread
 //! guard pages), or to the default action.
 
-use std::sync::Once;
 use std::sync::atomic::Ordering;
+use std::sync::{Once, OnceLock};
 
 use super::m::current_m_ptr;
 
 static INSTALL: Once = Once::new();
-static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::uninit();
+/// The actions installed before ours, to chain to for faults that are not ours.
+static PREVIOUS_SEGV: OnceLock<libc::sigaction> = OnceLock::new();
+static PREVIOUS_BUS: OnceLock<libc::sigaction> = OnceLock::new();
 
 /// Installs the SIGSEGV/SIGBUS handler once per process.
 pub(crate) fn install() {
     INSTALL.call_once(|| {
-        for sig in [libc::SIGSEGV, libc::SIGBUS] {
+        for (sig, slot) in [
+            (libc::SIGSEGV, &PREVIOUS_SEGV),
+            (libc::SIGBUS, &PREVIOUS_BUS),
+        ] {
             // SAFETY: a zeroed sigaction is a valid starting value; the handler has the
-            // SA_SIGINFO signature; PREVIOUS is written once, here, before any fault can read
-            // it through our handler (installed by this same call).
+            // SA_SIGINFO signature. The previous action is stored before ours is installed, so
+            // the handler always finds it.
             unsafe {
+                let mut prev: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(sig, std::ptr::null(), &mut prev);
+                let _ = slot.set(prev);
                 let mut sa: libc::sigaction = std::mem::zeroed();
                 sa.sa_sigaction = handler as *const () as usize;
                 sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
                 libc::sigemptyset(&mut sa.sa_mask);
-                let prev = if sig == libc::SIGSEGV {
-                    (&raw mut PREVIOUS).cast::<libc::sigaction>()
-                } else {
-                    // std treats SIGBUS like SIGSEGV; chaining to the SIGSEGV one is not
-                    // right for SIGBUS, so keep SIGBUS's own previous action separately.
-                    (&raw mut PREVIOUS_BUS).cast::<libc::sigaction>()
-                };
-                libc::sigaction(sig, &sa, prev);
+                libc::sigaction(sig, &sa, std::ptr::null_mut());
             }
         }
     });
 }
-
-static mut PREVIOUS_BUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::uninit();
 
 /// Makes sure this thread has an alternate signal stack: the handler cannot run on a stack
 /// that just overflowed. Threads std creates usually have one; others get one here (leaked
@@ -65,7 +64,11 @@ pub(crate) fn ensure_altstack() {
         if mem == libc::MAP_FAILED {
             return;
         }
-        let st = libc::stack_t { ss_sp: mem, ss_flags: 0, ss_size: size };
+        let st = libc::stack_t {
+            ss_sp: mem,
+            ss_flags: 0,
+            ss_size: size,
+        };
         libc::sigaltstack(&st, std::ptr::null_mut());
     }
 }
@@ -98,7 +101,10 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
 
 fn report_overflow(id: u64) -> ! {
     let mut buf = [0u8; 128];
-    let mut w = Writer { buf: &mut buf, len: 0 };
+    let mut w = Writer {
+        buf: &mut buf,
+        len: 0,
+    };
     w.put(b"runtime: goroutine ");
     w.num(id);
     w.put(b" stack exceeds its limit\nfatal error: stack overflow\n");
@@ -137,13 +143,15 @@ impl Writer<'_> {
 }
 
 fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    // SAFETY: PREVIOUS* were initialised by `install` before this handler could run.
-    let prev = unsafe {
-        if sig == libc::SIGSEGV {
-            (*(&raw const PREVIOUS)).assume_init_ref()
-        } else {
-            (*(&raw const PREVIOUS_BUS)).assume_init_ref()
-        }
+    let slot = if sig == libc::SIGSEGV {
+        &PREVIOUS_SEGV
+    } else {
+        &PREVIOUS_BUS
+    };
+    let Some(prev) = slot.get() else {
+        // SAFETY: resetting a signal's disposition is async-signal-safe.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        return;
     };
     let h = prev.sa_sigaction;
     if h == libc::SIG_DFL || h == libc::SIG_IGN {

@@ -37,10 +37,6 @@ impl GStack {
     pub(crate) fn guard_range(&self) -> (usize, usize) {
         (self.limit, self.limit + self.guard)
     }
-
-    pub(crate) fn usable(&self) -> usize {
-        self.base - self.limit - self.guard
-    }
 }
 
 // SAFETY: `base`/`limit` bound a mapping owned by the StackPool that outlives every GStack it
@@ -79,12 +75,12 @@ impl StackPool {
         StackPool {
             usable,
             guard: page,
-            slabs: Locked::new(Slabs { all: Vec::new(), next: 0, left: 0 }),
+            slabs: Locked::new(Slabs {
+                all: Vec::new(),
+                next: 0,
+                left: 0,
+            }),
         }
-    }
-
-    pub(crate) fn stack_size(&self) -> usize {
-        self.usable
     }
 
     /// A fresh stack. Failing to map memory is fatal, as in Go ("out of memory").
@@ -119,14 +115,19 @@ impl StackPool {
             low
         });
         self.install_guard(low);
-        GStack { base: low + each, limit: low, guard: self.guard }
+        GStack {
+            base: low + each,
+            limit: low,
+            guard: self.guard,
+        }
     }
 
     fn install_guard(&self, low: usize) {
         if !GUARD_REGIONS_UNSUPPORTED.load(Ordering::Relaxed) {
             // SAFETY: [low, low+guard) lies inside a slab this pool mapped and no stack uses
             // that page: it is the bottom of the stack being handed out.
-            let r = unsafe { libc::madvise(low as *mut libc::c_void, self.guard, MADV_GUARD_INSTALL) };
+            let r =
+                unsafe { libc::madvise(low as *mut libc::c_void, self.guard, MADV_GUARD_INSTALL) };
             if r == 0 {
                 return;
             }

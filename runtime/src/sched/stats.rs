@@ -6,8 +6,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::pstatus::NSTATUS;
 use super::Sched;
+use super::pstatus::NSTATUS;
 
 #[derive(Default)]
 pub(crate) struct GlobalCounters {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::m::M;
 use super::p::P;
 use super::pstatus::{self, PStatus, Reason};
-use super::{preempt, timers, Sched, SchedInner};
+use super::{Sched, SchedInner, preempt, timers};
 
 /// Why the world is stopped; the `reason` argument of `stw_begin` (the catalog's numbering).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +50,8 @@ impl StwReason {
 }
 
 const WAIT_ROUND: Duration = Duration::from_micros(100);
+/// `stw_wait` fires on the first round without progress and then every this many (100ms).
+const STW_WAIT_EVERY: u32 = 1000;
 
 impl Sched {
     /// Stops every P but the caller's. The caller is a goroutine holding a P, with `worldsema`
@@ -57,13 +59,16 @@ impl Sched {
     pub(crate) fn stop_the_world_with_sema(&self, m: &M, reason: StwReason) -> u64 {
         let id = self.stw_seq.fetch_add(1, Ordering::Relaxed) + 1;
         let start = Instant::now();
-        let own = m.p().unwrap_or_else(|| super::fatal("stop the world without a P"));
+        let own = m
+            .p()
+            .unwrap_or_else(|| super::fatal("stop the world without a P"));
         let wait = self.inner.with(|s| {
             self.stopwait.store(self.procs() as i32, Ordering::SeqCst);
             self.gcwaiting.store(true, Ordering::SeqCst);
             self.stw_reason.store(reason as u32, Ordering::Relaxed);
             self.stw_start.store(self.nanotime(), Ordering::Relaxed);
             self.stw_current.store(id, Ordering::Release);
+            super::probe::stw_begin(id, reason as u8, self.procs() as u32, self.procs() as u32);
             // Our own P: stopped, but still ours to use.
             pstatus::set_status(own, PStatus::Running, PStatus::GcStop, m.id, Reason::StwOwn);
             self.stopwait.fetch_sub(1, Ordering::SeqCst);
@@ -71,7 +76,13 @@ impl Sched {
             // Ps whose M is in a syscall: claim them now; the M will find its P gone.
             for p in self.allp() {
                 if p.status() == PStatus::Syscall
-                    && pstatus::cas_status(p, PStatus::Syscall, PStatus::GcStop, m.id, Reason::StwSyscall)
+                    && pstatus::cas_status(
+                        p,
+                        PStatus::Syscall,
+                        PStatus::GcStop,
+                        m.id,
+                        Reason::StwSyscall,
+                    )
                 {
                     p.syscalltick.fetch_add(1, Ordering::Relaxed);
                     self.stopwait.fetch_sub(1, Ordering::SeqCst);
@@ -85,6 +96,8 @@ impl Sched {
             self.stopwait.load(Ordering::SeqCst) > 0
         });
         if wait {
+            let mut last = i32::MIN;
+            let mut quiet_rounds = 0u32;
             loop {
                 if self.stopnote.sleep_timeout(WAIT_ROUND) {
                     self.stopnote.clear();
@@ -94,6 +107,18 @@ impl Sched {
                     continue;
                 }
                 self.preemptall();
+                // Rounds that made no progress, at most one probe per STW_WAIT_EVERY rounds:
+                // a hung stop-the-world keeps saying so without flooding the ring buffer.
+                let now = self.stopwait.load(Ordering::SeqCst);
+                if now == last {
+                    quiet_rounds += 1;
+                    if quiet_rounds % STW_WAIT_EVERY == 1 {
+                        super::probe::stw_wait(id, now.max(0) as u32);
+                    }
+                } else {
+                    last = now;
+                    quiet_rounds = 0;
+                }
             }
         }
         if !self.is_shutdown() {
@@ -107,8 +132,10 @@ impl Sched {
                 }
             }
         }
+        let ns = start.elapsed().as_nanos() as u64;
         self.stats.stws.fetch_add(1, Ordering::Relaxed);
-        self.stats.stw_stop_ns.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.stats.stw_stop_ns.fetch_add(ns, Ordering::Relaxed);
+        super::probe::stw_stopped(id, ns);
         id
     }
 
@@ -116,10 +143,15 @@ impl Sched {
     /// Ms for Ps that have work.
     pub(crate) fn start_the_world_with_sema(&self, m: &M) {
         let with_work = self.inner.with(|s| {
-            let procs = if s.newprocs != 0 { std::mem::take(&mut s.newprocs) } else { self.procs() as u32 };
+            let procs = if s.newprocs != 0 {
+                std::mem::take(&mut s.newprocs)
+            } else {
+                self.procs() as u32
+            };
             let with_work = self.procresize(s, m, procs);
             self.gcwaiting.store(false, Ordering::SeqCst);
-            self.stw_current.store(0, Ordering::Release);
+            let id = self.stw_current.swap(0, Ordering::AcqRel);
+            super::probe::stw_end(id);
             with_work
         });
         for p in with_work {
@@ -134,6 +166,7 @@ impl Sched {
     pub(crate) fn procresize<'a>(&'a self, s: &mut SchedInner, m: &M, n: u32) -> Vec<&'a P> {
         let old = self.procs() as u32;
         let n = n.clamp(1, super::MAX_PROCS as u32);
+        super::probe::procresize(old, n);
         // New Ps come into existence stopped.
         for i in 0..n as usize {
             let p = self.p_or_create(i);
@@ -165,11 +198,23 @@ impl Sched {
             let free = std::mem::take(unsafe { p.gfree() });
             self.gfree.with(|global| global.extend(free));
             p.m.store(std::ptr::null_mut(), Ordering::Relaxed);
-            pstatus::set_status(p, PStatus::GcStop, PStatus::Dead, m.id, Reason::ProcresizeDead);
+            pstatus::set_status(
+                p,
+                PStatus::GcStop,
+                PStatus::Dead,
+                m.id,
+                Reason::ProcresizeDead,
+            );
         }
         self.runqsize.store(s.runq.len() as u32, Ordering::SeqCst);
         self.gomaxprocs.store(n, Ordering::Release);
-        pstatus::set_status(keep, PStatus::GcStop, PStatus::Running, m.id, Reason::ProcresizeRun);
+        pstatus::set_status(
+            keep,
+            PStatus::GcStop,
+            PStatus::Running,
+            m.id,
+            Reason::ProcresizeRun,
+        );
         keep.m.store(m as *const M as *mut M, Ordering::Relaxed);
         let mut with_work = Vec::new();
         for i in (0..n as usize).rev() {
@@ -177,7 +222,13 @@ impl Sched {
             if std::ptr::eq(p, keep) {
                 continue;
             }
-            pstatus::set_status(p, PStatus::GcStop, PStatus::Idle, m.id, Reason::ProcresizeIdle);
+            pstatus::set_status(
+                p,
+                PStatus::GcStop,
+                PStatus::Idle,
+                m.id,
+                Reason::ProcresizeIdle,
+            );
             if p.runq.is_empty() {
                 self.pidleput(s, p);
             } else {
@@ -209,7 +260,10 @@ impl WorldStopped {
 
 impl std::fmt::Debug for WorldStopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorldStopped").field("id", &self.id).field("reason", &self.reason).finish()
+        f.debug_struct("WorldStopped")
+            .field("id", &self.id)
+            .field("reason", &self.reason)
+            .finish()
     }
 }
 

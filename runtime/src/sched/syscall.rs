@@ -8,9 +8,9 @@
 use std::sync::atomic::Ordering;
 
 use super::g::{GRef, GStatus, Switch};
-use super::m::{current_m, M};
+use super::m::{M, current_m};
 use super::pstatus::{self, PStatus, Reason};
-use super::Sched;
+use super::{Sched, probe};
 
 /// How the M got a P back, the `kind` argument of the `syscall_exit` probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,17 +41,30 @@ impl Sched {
         let g = m.curg().expect("entersyscall on a goroutine");
         let p = m.p().expect("entersyscall with a P");
         p.counters.syscalls.fetch_add(1, Ordering::Relaxed);
+        probe::syscall_enter(g.id.load(Ordering::Relaxed), p.id, m.id);
         g.cas_status(GStatus::Running, GStatus::Syscall);
         p.m.store(std::ptr::null_mut(), Ordering::Relaxed);
         m.oldp.store(p as *const _ as *mut _, Ordering::Relaxed);
         m.p.store(std::ptr::null_mut(), Ordering::Relaxed);
-        pstatus::set_status(p, PStatus::Running, PStatus::Syscall, m.id, Reason::SyscallEnter);
+        pstatus::set_status(
+            p,
+            PStatus::Running,
+            PStatus::Syscall,
+            m.id,
+            Reason::SyscallEnter,
+        );
         if self.gcwaiting.load(Ordering::SeqCst) {
             // A stop-the-world is waiting for us: count our P as stopped now rather than when
             // sysmon or the stopper notices (Go's entersyscall_gcwait).
             self.inner.with(|_| {
                 if self.stopwait.load(Ordering::SeqCst) > 0
-                    && pstatus::cas_status(p, PStatus::Syscall, PStatus::GcStop, m.id, Reason::SyscallGcwait)
+                    && pstatus::cas_status(
+                        p,
+                        PStatus::Syscall,
+                        PStatus::GcStop,
+                        m.id,
+                        Reason::SyscallGcwait,
+                    )
                 {
                     p.syscalltick.fetch_add(1, Ordering::Relaxed);
                     if self.stopwait.fetch_sub(1, Ordering::SeqCst) == 1 {
@@ -68,22 +81,41 @@ impl Sched {
         // SAFETY: Ps live as long as the runtime.
         let oldp = unsafe { oldp.as_ref() };
         // Fast: our P is still ours to take back.
-        if let Some(p) = oldp {
-            if pstatus::cas_status(p, PStatus::Syscall, PStatus::Idle, m.id, Reason::SyscallExitFast) {
-                self.acquirep(m, p);
-                p.syscalltick.fetch_add(1, Ordering::Relaxed);
-                g.cas_status(GStatus::Syscall, GStatus::Running);
-                return;
-            }
+        if let Some(p) = oldp
+            && pstatus::cas_status(
+                p,
+                PStatus::Syscall,
+                PStatus::Idle,
+                m.id,
+                Reason::SyscallExitFast,
+            )
+        {
+            self.acquirep(m, p);
+            p.syscalltick.fetch_add(1, Ordering::Relaxed);
+            g.cas_status(GStatus::Syscall, GStatus::Running);
+            probe::syscall_exit(
+                g.id.load(Ordering::Relaxed),
+                p.id,
+                m.id,
+                ExitKind::Fast as u8,
+            );
+            return;
         }
         // Fast, second chance: any idle P.
-        if self.npidle.load(Ordering::SeqCst) > 0 && !self.gcwaiting.load(Ordering::SeqCst) {
-            if let Some(p) = self.inner.with(|s| self.pidleget(s)) {
-                self.acquirep(m, p);
-                p.syscalltick.fetch_add(1, Ordering::Relaxed);
-                g.cas_status(GStatus::Syscall, GStatus::Running);
-                return;
-            }
+        if self.npidle.load(Ordering::SeqCst) > 0
+            && !self.gcwaiting.load(Ordering::SeqCst)
+            && let Some(p) = self.inner.with(|s| self.pidleget(s))
+        {
+            self.acquirep(m, p);
+            p.syscalltick.fetch_add(1, Ordering::Relaxed);
+            g.cas_status(GStatus::Syscall, GStatus::Running);
+            probe::syscall_exit(
+                g.id.load(Ordering::Relaxed),
+                p.id,
+                m.id,
+                ExitKind::FastIdleP as u8,
+            );
+            return;
         }
         // Slow: switch to the scheduler, which queues the G and parks the M.
         // SAFETY: we are on g's own stack.
@@ -96,8 +128,13 @@ impl Sched {
     /// false (the M parks in the scheduler loop — a locked M in stoplockedm, for its G).
     pub(crate) fn exitsyscall0(&self, m: &M, g: GRef) -> bool {
         g.get().cas_status(GStatus::Syscall, GStatus::Runnable);
+        probe::syscall_exit(g.id(), goro_probes::P_NONE, m.id, ExitKind::Slow as u8);
         let p = self.inner.with(|s| {
-            let p = if self.gcwaiting.load(Ordering::SeqCst) { None } else { self.pidleget(s) };
+            let p = if self.gcwaiting.load(Ordering::SeqCst) {
+                None
+            } else {
+                self.pidleget(s)
+            };
             if p.is_none() {
                 s.runq.push_back(g);
                 self.runqsize.fetch_add(1, Ordering::SeqCst);

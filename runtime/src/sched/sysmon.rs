@@ -9,8 +9,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::pstatus::{self, PStatus, Reason};
 use super::Sched;
+use super::pstatus::{self, PStatus, Reason};
 
 const FORCE_PREEMPT_NS: i64 = 10_000_000;
 const MIN_DELAY_US: u64 = 20;

@@ -17,9 +17,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::m::{self, current_m, M};
+use super::m::{self, M, current_m};
 use super::p::P;
-use super::{preempt, Sched};
+use super::{Sched, preempt, probe};
 
 /// What a new M's thread runs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -40,6 +40,7 @@ impl Sched {
             {
                 return;
             }
+            probe::template_start(super::handoff::cur_mid());
             self.widen_template_window();
             self.newm_template();
             return;
@@ -50,6 +51,7 @@ impl Sched {
             .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
+            probe::template_start(super::handoff::cur_mid());
             self.widen_template_window();
             self.newm_template();
         }
@@ -62,7 +64,9 @@ impl Sched {
     /// open, passing safepoints all along. In legacy mode a pending stop-the-world preempts us
     /// here; in fixed mode acquirem holds, and the window only delays that stop.
     fn widen_template_window(&self) {
-        let Some(d) = self.config.widen_template_race else { return };
+        let Some(d) = self.config.widen_template_race else {
+            return;
+        };
         let until = Instant::now() + d;
         while Instant::now() < until {
             super::checkpoint();
@@ -81,14 +85,23 @@ impl Sched {
     /// template thread when the calling thread is locked.
     pub(crate) fn newm(&self, p: Option<&P>, spinning: bool) -> &M {
         let m = self.alloc_m();
-        self.inner.with(|_| self.mlive.fetch_add(1, Ordering::SeqCst));
+        self.inner
+            .with(|_| self.mlive.fetch_add(1, Ordering::SeqCst));
         m.spinning.store(spinning, Ordering::Relaxed);
         if let Some(p) = p {
             m.nextp.store(p as *const P as *mut P, Ordering::Release);
         }
         // A safepoint, as Go's allocm is. Callers holding a P in limbo run with acquirem.
         super::checkpoint();
-        if current_m().is_some_and(|cur| cur.is_locked()) {
+        let cur = current_m();
+        let locked = cur.is_some_and(|cur| cur.is_locked());
+        probe::newm(
+            m.id,
+            cur.map_or(0, |c| c.id),
+            u8::from(locked),
+            u8::from(locked),
+        );
+        if locked {
             self.newm_queue(m);
             return m;
         }
@@ -101,10 +114,14 @@ impl Sched {
         m.queued.store(true, Ordering::Release);
         self.newm_handoff.with(|l| {
             l.push(m as *const M);
-            self.newm_handoff_len.store(l.len() as u32, Ordering::Relaxed);
+            self.newm_handoff_len
+                .store(l.len() as u32, Ordering::Relaxed);
+            probe::newm_handoff(m.id, l.len() as u32);
         });
         if self.have_template_thread.load(Ordering::SeqCst) == 0 {
-            super::fatal("newm: a locked thread needs the template thread, which was never started");
+            super::fatal(
+                "newm: a locked thread needs the template thread, which was never started",
+            );
         }
         self.template_note.wakeup();
     }
@@ -137,7 +154,9 @@ impl Sched {
         m::set_current_m(m);
         m.tid.store(m::gettid(), Ordering::Relaxed);
         m.started.store(true, Ordering::Release);
-        self.template_m.store(m as *const M as *mut M, Ordering::Release);
+        self.template_m
+            .store(m as *const M as *mut M, Ordering::Release);
+        probe::template_running(m.tid.load(Ordering::Relaxed) as u32);
         loop {
             self.template_note.clear();
             if self.is_shutdown() {
@@ -150,6 +169,7 @@ impl Sched {
             for nm in queued {
                 // SAFETY: queued Ms live as long as the runtime.
                 let nm = unsafe { &*nm };
+                probe::template_spawn(nm.id);
                 self.newm1(nm, MKind::Worker);
             }
             if self.newm_handoff_len.load(Ordering::Relaxed) == 0 {

@@ -43,7 +43,11 @@ pub(crate) fn add(p: &P, when: i64, g: GRef) {
     p.timers.with(|t| {
         t.seq += 1;
         let seq = t.seq;
-        t.heap.push(Reverse(Entry { when, seq, g: g.as_ptr() as usize }));
+        t.heap.push(Reverse(Entry {
+            when,
+            seq,
+            g: g.as_ptr() as usize,
+        }));
         p.timer0.store(t.earliest(), Ordering::SeqCst);
     });
 }
@@ -69,7 +73,9 @@ pub(crate) fn run_expired(p: &P, now: i64, mut fire: impl FnMut(GRef)) -> i64 {
         next
     });
     for g in due {
-        fire(GRef(std::ptr::NonNull::new(g as *mut _).expect("timer G is non-null")));
+        fire(GRef(
+            std::ptr::NonNull::new(g as *mut _).expect("timer G is non-null"),
+        ));
     }
     next
 }
@@ -81,6 +87,10 @@ pub(crate) fn move_all(from: &P, to: &P) {
         std::mem::take(&mut t.heap).into_vec()
     });
     for Reverse(e) in entries {
-        add(to, e.when, GRef(std::ptr::NonNull::new(e.g as *mut _).expect("timer G is non-null")));
+        add(
+            to,
+            e.when,
+            GRef(std::ptr::NonNull::new(e.g as *mut _).expect("timer G is non-null")),
+        );
     }
 }

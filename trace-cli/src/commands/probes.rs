@@ -280,11 +280,10 @@ fn write_text(out: &mut impl Write, file: &str, views: &[ProbeView<'_>]) -> io::
         catalog::CATALOG_VERSION
     )?;
     for v in views {
-        let offset = v
-            .file_offset
-            .map_or("none (not in a loaded segment)".to_owned(), |o| {
-                format!("{o:#x}")
-            });
+        let offset = v.file_offset.map_or(
+            "none (not in executable code: a discarded site)".to_owned(),
+            |o| format!("{o:#x}"),
+        );
         write!(
             out,
             "  {}:{}  address {:#x}  file offset {offset}",

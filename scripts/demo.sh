@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The main job: reproduce golang/go#38931 in goro on purpose and show the diagnosis.
+# Builds the scenario, runs it once with the fix (it completes), then in legacy mode with the
+# race window widened (it hangs in a stop-the-world), and lets the runtime's watchdog read the
+# scheduler state of the hung process and name the stuck P, the M it was handed to and the
+# template thread that never came.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+cargo build --release -p goro --examples -p trace-cli
+bin=target/release/examples/template_race
+
+echo "== goro probes compiled into the scenario (trace-cli probes, first lines)"
+target/release/trace-cli probes "$bin" | head -12
+echo
+echo "== fixed runtime: the scenario completes"
+"$bin" --iterations 100 --watchdog 10
+echo
+echo "== legacy template-thread order, race window widened: the stop-the-world hangs"
+set +e
+"$bin" --legacy --widen --watchdog 2
+rc=$?
+set -e
+case $rc in
+    3) echo "== diagnosed: golang/go#38931 (exit 3)";;
+    0) echo "== this run did not hang (the race is probabilistic); run the demo again";;
+    *) echo "== unexpected exit $rc"; exit 1;;
+esac
