@@ -5,6 +5,7 @@
 #   bench/compare.sh --markdown   # the same table as Markdown (for docs/PERFORMANCE.md)
 #   bench/compare.sh --go-only    # skip goro (e.g. while the runtime does not build)
 #   bench/compare.sh --goro-only
+#   bench/compare.sh --probes-off # build goro with every probe site compiled out (their cost)
 #
 # Go: `go test -bench`, -count 3, median of the three. goro: `cargo bench -p goro --bench
 # sched -- --json`, which already reports a median. A benchmark missing on one side prints
@@ -18,13 +19,16 @@ root=$(cd "$here/.." && pwd)
 markdown=0
 run_go=1
 run_goro=1
+cargo_flags=()
 for arg in "$@"; do
     case "$arg" in
         --markdown) markdown=1 ;;
         --go-only) run_goro=0 ;;
         --goro-only) run_go=0 ;;
+        # Command line only: in a dependency table cargo would unify it into every build.
+        --probes-off) cargo_flags+=(--features goro-probes/disabled) ;;
         -h | --help)
-            sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -48,6 +52,7 @@ trap 'rm -rf "$tmp"' EXIT
     echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min, before the run)"
     if ((run_go)); then echo "go:      $(go version)"; fi
     if ((run_goro)); then echo "rustc:   $(rustc --version)"; fi
+    if ((${#cargo_flags[@]})); then echo "goro:    built with ${cargo_flags[*]}"; fi
     echo "commit:  $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } >"$tmp/env.txt"
 
@@ -68,7 +73,7 @@ if ((run_goro)); then
     echo "== goro: cargo bench -p goro --bench sched -- --json, one process per benchmark" >&2
     cd "$root"
     # --list builds the bench target; a build failure is an error of the whole run.
-    if ! cargo bench -q -p goro --bench sched -- --list >"$tmp/list.txt" 2>"$tmp/build.err"; then
+    if ! cargo bench -q -p goro ${cargo_flags[@]+"${cargo_flags[@]}"} --bench sched -- --list >"$tmp/list.txt" 2>"$tmp/build.err"; then
         cat "$tmp/build.err" >&2
         echo "compare.sh: cannot build goro's benchmarks" >&2
         exit 1
@@ -77,7 +82,7 @@ if ((run_goro)); then
     # A runtime bug that kills one benchmark (a fatal error, a hang caught by the timeout) must
     # cost that row, not the table: each benchmark runs in its own process.
     for name in $names; do
-        if ! timeout 600 cargo bench -q -p goro --bench sched -- --json --exact "$name" \
+        if ! timeout 600 cargo bench -q -p goro ${cargo_flags[@]+"${cargo_flags[@]}"} --bench sched -- --json --exact "$name" \
             >"$tmp/one.jsonl" 2>"$tmp/one.err"; then
             echo "$name" >>"$tmp/goro.failed"
             echo "compare.sh: goro benchmark $name failed:" >&2
