@@ -18,7 +18,7 @@ echo "== fixed runtime: the scenario completes"
 echo
 echo "== legacy template-thread order, race window widened: the stop-the-world hangs"
 set +e
-"$bin" --legacy --widen --watchdog 2
+"$bin" --legacy --widen --runtimes 3 --watchdog 2
 rc=$?
 set -e
 case $rc in

@@ -22,9 +22,11 @@
 //! A goroutine is preempted only at safepoints. A loop that never reaches one keeps its P and
 //! delays stop-the-world; call [`checkpoint`] in long loops.
 
+pub mod chan;
 mod join;
 mod runtime;
 mod sched;
+pub mod sync;
 
 use std::time::Duration;
 

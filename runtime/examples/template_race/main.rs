@@ -3,8 +3,12 @@
 //! tracing tools diagnose.
 //!
 //! ```text
-//! template_race [--procs N] [--iterations N] [--legacy] [--widen] [--watchdog SECS]
+//! template_race [--procs N] [--iterations N] [--lockers N] [--runtimes R] [--legacy] [--widen] [--watchdog SECS]
 //! ```
+//! `--runtimes R`: run the scenario on R fresh runtimes, one after another. The race can only
+//! be lost once per runtime (the template-thread flag is set once), right after start-up
+//! while no idle M exists yet, so each fresh runtime is a fresh chance (~90% on a quiet
+//! machine with `--legacy --widen`, less under load).
 //! `--watchdog SECS`: if no iteration completes for SECS, print the scheduler state and the
 //! diagnosis, exit 3 (#38931 shape) or 4 (another hang).
 
@@ -15,7 +19,7 @@ use std::time::Duration;
 fn usage(msg: &str) -> ! {
     eprintln!("template_race: {msg}");
     eprintln!(
-        "usage: template_race [--procs N] [--iterations N] [--legacy] [--widen] [--watchdog SECS]"
+        "usage: template_race [--procs N] [--iterations N] [--lockers N] [--runtimes R] [--legacy] [--widen] [--watchdog SECS]"
     );
     std::process::exit(2);
 }
@@ -23,6 +27,7 @@ fn usage(msg: &str) -> ! {
 fn main() {
     let mut opts = scenario::Opts::default();
     let mut watchdog = None;
+    let mut runtimes = 1;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut num = |name: &str| -> u64 {
@@ -35,6 +40,8 @@ fn main() {
         match a.as_str() {
             "--procs" => opts.procs = num("--procs") as usize,
             "--iterations" => opts.iterations = num("--iterations") as usize,
+            "--lockers" => opts.lockers = num("--lockers") as usize,
+            "--runtimes" => runtimes = num("--runtimes") as usize,
             "--watchdog" => watchdog = Some(Duration::from_secs(num("--watchdog"))),
             "--legacy" => opts.legacy = true,
             "--widen" => opts.widen = true,
@@ -53,6 +60,8 @@ fn main() {
         if opts.legacy { " legacy" } else { "" },
         if opts.widen { " widen" } else { "" }
     );
-    scenario::run(&opts, watchdog);
+    for _ in 0..runtimes {
+        scenario::run(&opts, watchdog);
+    }
     println!("OK");
 }

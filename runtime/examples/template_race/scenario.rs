@@ -20,6 +20,9 @@ pub struct Opts {
     pub iterations: usize,
     pub legacy: bool,
     pub widen: bool,
+    /// Goroutines per iteration that lock their thread and yield (Go's test uses 2). More
+    /// give the race more chances per run: every one of them hands a P off.
+    pub lockers: usize,
 }
 
 impl Default for Opts {
@@ -29,6 +32,7 @@ impl Default for Opts {
             iterations: 100,
             legacy: false,
             widen: false,
+            lockers: 2,
         }
     }
 }
@@ -85,6 +89,7 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
         });
     }
     let iterations = opts.iterations;
+    let lockers = opts.lockers;
     let prog = progress.clone();
     rt.block_on(move || {
         let stop = Arc::new(AtomicBool::new(false));
@@ -95,7 +100,7 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
             }
         });
         for _ in 0..iterations {
-            let hs: Vec<_> = (0..2)
+            let hs: Vec<_> = (0..lockers)
                 .map(|_| {
                     goro::go(|| {
                         // Local work on this P, so handoffp starts an M for it.
@@ -117,27 +122,41 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
     finished.store(true, Ordering::SeqCst);
 }
 
-/// The #38931 shape: a stop-the-world waits for a P that is `_Pidle`, on no idle list, handed
-/// to an M that was queued for the template thread — which is flagged but not running.
+/// The #38931 shape: a P that is `_Pidle`, on no idle list, handed to an M that was queued
+/// for the template thread — which is flagged but not running. Two symptoms of that one cause:
+/// a stop-the-world waits for such a P forever (the issue's hang), or, with no stop-the-world
+/// pending, every P ended up handed that way and nothing runs at all (the goroutine that would
+/// create the template thread sits in a run queue no M serves).
 pub fn diagnose(s: &goro::debug::SchedSnapshot) -> Option<String> {
-    let stw = s.stw.as_ref()?;
-    for p in s.unstopped_ps() {
+    let limbo = |p: &goro::debug::PSnapshot| -> Option<u64> {
         if p.status != "_Pidle" || p.on_idle_list {
-            continue;
+            return None;
         }
-        let Some(mid) = p.handed_to else { continue };
-        let Some(m) = s.m(mid) else { continue };
-        if m.queued_for_template && !m.started && s.template.flag && !s.template.running {
-            return Some(format!(
-                "stop-the-world #{} ({}) waits for P{} (_Pidle {:.1}s, not on the idle list), \
-                 handed to M{} queued for the template thread, which was never started",
-                stw.id,
-                stw.reason.name(),
-                p.id,
-                p.status_for_ns as f64 / 1e9,
-                m.id
-            ));
+        let m = s.m(p.handed_to?)?;
+        (m.queued_for_template && !m.started && s.template.flag && !s.template.running).then_some(m.id)
+    };
+    if let Some(stw) = &s.stw {
+        for p in s.unstopped_ps() {
+            if let Some(m) = limbo(p) {
+                return Some(format!(
+                    "stop-the-world #{} ({}) waits for P{} (_Pidle {:.1}s, not on the idle list), \
+                     handed to M{m} queued for the template thread, which was never started",
+                    stw.id,
+                    stw.reason.name(),
+                    p.id,
+                    p.status_for_ns as f64 / 1e9,
+                ));
+            }
         }
+        return None;
+    }
+    let ps = &s.ps[..s.procs.min(s.ps.len())];
+    if !ps.is_empty() && ps.iter().all(|p| limbo(p).is_some()) {
+        return Some(format!(
+            "no stop-the-world pending, but all {} Ps are _Pidle, on no idle list, handed to Ms \
+             queued for the template thread, which was never started: nothing can run",
+            ps.len()
+        ));
     }
     None
 }

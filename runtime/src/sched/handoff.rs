@@ -113,10 +113,20 @@ impl Sched {
         debug_assert!(m.p.load(Ordering::Relaxed).is_null());
         // Drop stale pokes: nobody can hand us a P before we are on the idle list.
         m.park.clear();
-        self.inner.with(|s| {
+        // Shutdown wakes the Ms on the idle list once; an M that parks after that would sleep
+        // forever (a block_on that never returns). begin_shutdown sets the flag before it
+        // takes the lock, so checking it under the lock catches every late M.
+        let parked = self.inner.with(|s| {
+            if self.is_shutdown() {
+                return false;
+            }
             self.mput(s, m);
             self.checkdead(s);
+            true
         });
+        if !parked {
+            return false;
+        }
         m.blocked.store(true, Ordering::Relaxed);
         probe::m_park(m.id, m.tid.load(Ordering::Relaxed) as u32);
         match timeout {

@@ -22,7 +22,8 @@ pub(crate) struct GlobalCounters {
 #[derive(Clone, Debug)]
 pub struct PStats {
     pub id: u32,
-    /// Go's name of the P's status at the snapshot (`_Prunning` for the caller's P).
+    /// Go's name of the P's status at the snapshot. The snapshot is taken with the world
+    /// stopped, so every P in use shows `_Pgcstop` (the caller's too); others `_Pdead`.
     pub status: &'static str,
     /// `transitions[from][to]`: how often the P went from one status to another, indexed by
     /// Go's numbering (`_Pidle`=0 … `_Pdead`=4).

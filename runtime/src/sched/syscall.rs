@@ -30,10 +30,18 @@ pub(crate) fn syscall<R>(f: impl FnOnce() -> R) -> R {
     super::checkpoint();
     let sched = m.sched();
     sched.entersyscall(m);
-    let r = f();
+    // `f` is arbitrary user code and may panic. Unwinding past exitsyscall would leave the
+    // goroutine running on an M without a P (the next scheduling point then fails), so catch
+    // the panic on this thread, leave the syscall, and resume it: exitsyscall may move the
+    // goroutine to another thread, and a panic must not be in flight across that move
+    // (std counts panics per thread).
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     // The thread is the same: a G does not move while in a syscall.
     sched.exitsyscall(m);
-    r
+    match r {
+        Ok(r) => r,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
 }
 
 impl Sched {
