@@ -19,18 +19,6 @@
 //!
 //! The number of Ps is `GOMAXPROCS` from the environment if set (so one variable steers both
 //! suites), else goro's own default (`GOROMAXPROCS`, else the number of CPUs, as Go does).
-//!
-//! Benchmarks whose API is not in the runtime yet are compiled only under a cfg naming that
-//! API, so the suite builds today and nothing is measured with a stand-in; when the API
-//! lands, delete the cfg:
-//! - `PingPong`: `goro::chan` — `cfg(goro_api_chan)`
-//! - `Spawn1M`: `goro::sync::WaitGroup` — `cfg(goro_api_waitgroup)`
-//!
-//! (`RUSTFLAGS='--cfg goro_api_chan' cargo bench ...` builds one early, on a branch that has
-//! the API.)
-
-// The pending-API cfgs above are ours alone; Cargo.toml cannot declare them for one target.
-#![allow(unexpected_cfgs)]
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +33,6 @@ const MIN_SAMPLES: usize = 3;
 const MAX_ITERS: u64 = 1_000_000_000;
 
 /// Goroutines per op of `Spawn1M`, the same constant as Go's `spawnCount`.
-#[cfg(goro_api_waitgroup)]
 const SPAWN_COUNT: u64 = 1 << 20;
 
 /// Set in smoke-test mode: a debug build under `cargo test` need not spawn a million.
@@ -67,14 +54,12 @@ impl Bench {
 
 const BENCHES: &[Bench] = &[
     Bench::new("CreateJoin", create_join, 1),
-    #[cfg(goro_api_chan)]
     Bench::new("PingPong", ping_pong, 1),
     Bench::new("Gosched", gosched, 1),
     Bench::new("Sleep1us", sleep_1us, 1),
     Bench::new("LockOSThread", lock_os_thread, 1),
     Bench::new("ReadMemStats", read_mem_stats, 1),
     // Last: it is the one most likely to hit a resource limit (1M live goroutines).
-    #[cfg(goro_api_waitgroup)]
     Bench::new("Spawn1M", spawn_1m, SPAWN_COUNT),
 ];
 
@@ -89,7 +74,6 @@ fn create_join(iters: u64) -> Duration {
 }
 
 /// One op: a round trip over two unbuffered channels between two goroutines.
-#[cfg(goro_api_chan)]
 fn ping_pong(iters: u64) -> Duration {
     let (ping_tx, ping_rx) = goro::chan::bounded::<u64>(0);
     let (pong_tx, pong_rx) = goro::chan::bounded::<u64>(0);
@@ -151,7 +135,6 @@ fn read_mem_stats(iters: u64) -> Duration {
 }
 
 /// One op: spawn `SPAWN_COUNT` goroutines from one spawner per P and wait for all of them.
-#[cfg(goro_api_waitgroup)]
 fn spawn_1m(iters: u64) -> Duration {
     let spawners = goro::procs() as u64;
     let count = if SMOKE.load(Ordering::Relaxed) {
@@ -227,6 +210,7 @@ fn parse_args() -> Opts {
 
 struct Measurement {
     name: &'static str,
+    unit: &'static str,
     median_ns: f64,
     min_ns: f64,
     max_ns: f64,
@@ -263,6 +247,11 @@ fn measure(b: &Bench) -> Measurement {
     ns.sort_by(f64::total_cmp);
     Measurement {
         name: b.name,
+        unit: if b.per_op == 1 {
+            "ns/op"
+        } else {
+            "ns/goroutine"
+        },
         median_ns: ns[ns.len() / 2],
         min_ns: ns[0],
         max_ns: ns[ns.len() - 1],
@@ -294,8 +283,8 @@ fn report(r: &Measurement, json: bool) {
         );
     } else {
         println!(
-            "{:<14} {:>14.1} ns/op   ({} samples x {} iters, min {:.1}, max {:.1})",
-            r.name, r.median_ns, r.samples, r.iters, r.min_ns, r.max_ns
+            "{:<14} {:>14.1} {:<12} ({} samples x {} iters, min {:.1}, max {:.1})",
+            r.name, r.median_ns, r.unit, r.samples, r.iters, r.min_ns, r.max_ns
         );
     }
 }
