@@ -73,13 +73,17 @@ fn a_locked_goroutine_stays_on_its_thread_through_yields_sleeps_and_blocking_sen
             tids
         })
     });
-    assert!(tids.iter().all(|&t| t == tids[0]), "the locked goroutine moved: {tids:?}");
+    assert!(
+        tids.iter().all(|&t| t == tids[0]),
+        "the locked goroutine moved: {tids:?}"
+    );
 }
 
 #[test]
 fn a_goroutine_exiting_locked_ends_its_thread_while_others_go_on() {
-    let main_tid = tid();
     let ended = with_watchdog(60, move || {
+        // This thread calls block_on: it becomes M0, which a locked exit never ends.
+        let main_tid = tid();
         rt(2).block_on(move || {
             for _ in 0..20 {
                 let others: Vec<_> = (0..50u64)
@@ -96,7 +100,10 @@ fn a_goroutine_exiting_locked_ends_its_thread_while_others_go_on() {
                 })
                 .join()
                 .unwrap();
-                assert_eq!(others.into_iter().map(|h| h.join().unwrap()).sum::<u64>(), 1225);
+                assert_eq!(
+                    others.into_iter().map(|h| h.join().unwrap()).sum::<u64>(),
+                    1225
+                );
                 if t == main_tid {
                     // It ran on M0, which is never killed (it parks): try again.
                     continue;
@@ -169,8 +176,13 @@ fn child() {
 
 fn run_child(mode: &str) -> std::process::Output {
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", "child", "--nocapture", "--test-threads=1"]).env(CHILD, mode);
-    let mut child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    c.args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(CHILD, mode);
+    let mut child = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     for _ in 0..3000 {
         if child.try_wait().unwrap().is_some() {
             return child.wait_with_output().unwrap();
@@ -179,7 +191,10 @@ fn run_child(mode: &str) -> std::process::Output {
     }
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
-    panic!("child {mode} hung; stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    panic!(
+        "child {mode} hung; stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Go's LockOSThreadAvoidsStatePropagation: a locked goroutine makes its thread's cwd private
@@ -196,7 +211,8 @@ fn state_propagation_child() {
         goro::go(move || {
             goro::lock_os_thread();
             // SAFETY: unshare(CLONE_FS) only detaches this thread's filesystem attributes.
-            assert_eq!(unsafe { libc::unshare(libc::CLONE_FS) }, 0, "unshare(CLONE_FS)");
+            let r = unsafe { libc::unshare(libc::CLONE_FS) };
+            assert_eq!(r, 0, "unshare(CLONE_FS)");
             let c = std::ffi::CString::new(d2.to_str().unwrap()).unwrap();
             // SAFETY: a valid NUL-terminated path.
             assert_eq!(unsafe { libc::chdir(c.as_ptr()) }, 0, "chdir");
@@ -217,7 +233,10 @@ fn state_propagation_child() {
     let _ = std::fs::remove_dir(&dir);
     assert_eq!(a_cwd, dir, "the locked goroutine's own cwd changed");
     assert_ne!(a_tid, b_tid);
-    assert_eq!(b_cwd, original, "the tainted cwd propagated to a new thread");
+    assert_eq!(
+        b_cwd, original,
+        "the tainted cwd propagated to a new thread"
+    );
     println!("CHILD OK");
 }
 
@@ -225,7 +244,11 @@ fn state_propagation_child() {
 fn locked_thread_state_does_not_propagate_to_new_threads() {
     let out = run_child("state_propagation");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("CHILD OK"), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("CHILD OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -234,7 +257,10 @@ fn a_locked_goroutine_blocked_forever_is_reported_as_a_deadlock() {
         let out = run_child(mode);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{mode}: {stderr}");
-        assert!(stderr.contains("all goroutines are asleep - deadlock!"), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("all goroutines are asleep - deadlock!"),
+            "{mode}: {stderr}"
+        );
         assert!(!String::from_utf8_lossy(&out.stdout).contains("UNREACHABLE"));
     }
 }
@@ -242,6 +268,10 @@ fn a_locked_goroutine_blocked_forever_is_reported_as_a_deadlock() {
 #[test]
 fn a_locked_goroutine_waiting_on_a_sleeper_is_not_a_deadlock() {
     let out = run_child("locked_waits_for_timer");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("CHILD OK"));
 }

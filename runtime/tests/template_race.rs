@@ -24,7 +24,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// Child mode: `GORO_TEMPLATE_RACE_CHILD=legacy,widen,runs,watchdog_secs`.
 #[test]
 fn child() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let f: Vec<&str> = spec.split(',').collect();
     let opts = scenario::Opts {
         legacy: f[0] == "1",
@@ -48,7 +50,14 @@ struct Outcome {
 fn spawn(legacy: bool, widen: bool, runs: usize, watchdog_secs: u64) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, format!("{},{},{runs},{watchdog_secs}", u8::from(legacy), u8::from(widen)))
+        .env(
+            CHILD_ENV,
+            format!(
+                "{},{},{runs},{watchdog_secs}",
+                u8::from(legacy),
+                u8::from(widen)
+            ),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -83,7 +92,15 @@ fn wait_all(children: Vec<std::process::Child>, limit: Duration) -> Vec<Outcome>
 }
 
 /// Runs `n` children, `parallel` at a time.
-fn run_children(n: usize, parallel: usize, legacy: bool, widen: bool, runs: usize, wd: u64, limit: Duration) -> Vec<Outcome> {
+fn run_children(
+    n: usize,
+    parallel: usize,
+    legacy: bool,
+    widen: bool,
+    runs: usize,
+    wd: u64,
+    limit: Duration,
+) -> Vec<Outcome> {
     let mut all = Vec::new();
     let mut left = n;
     while left > 0 {
@@ -118,7 +135,12 @@ fn fixed_runtime_survives_the_widened_window() {
     // delays a stop-the-world.
     let outs = run_children(4, 2, false, true, 5, 20, Duration::from_secs(300));
     for (i, o) in outs.iter().enumerate() {
-        assert!(!o.killed && o.code == Some(0), "child {i} failed ({:?}):\n{}", o.code, o.stderr);
+        assert!(
+            !o.killed && o.code == Some(0),
+            "child {i} failed ({:?}):\n{}",
+            o.code,
+            o.stderr
+        );
     }
 }
 
@@ -132,12 +154,19 @@ fn legacy_widened_hangs_with_the_38931_shape() {
     for (i, o) in outs.iter().enumerate() {
         match o.code {
             Some(3) => {
-                assert!(o.stderr.contains("HANG golang/go#38931"), "child {i}:\n{}", o.stderr);
+                assert!(
+                    o.stderr.contains("HANG golang/go#38931"),
+                    "child {i}:\n{}",
+                    o.stderr
+                );
                 assert!(o.stderr.contains("gcwaiting=1"), "child {i}:\n{}", o.stderr);
                 shaped += 1;
             }
             Some(0) => eprintln!("child {i}: the race was not lost this run"),
-            _ => panic!("child {i}: a hang of another shape or a crash ({:?}, killed {}):\n{}", o.code, o.killed, o.stderr),
+            _ => panic!(
+                "child {i}: a hang of another shape or a crash ({:?}, killed {}):\n{}",
+                o.code, o.killed, o.stderr
+            ),
         }
     }
     eprintln!("legacy+widen: {shaped}/10 runs hung with the #38931 shape");
@@ -150,7 +179,12 @@ fn legacy_without_widening_hangs_only_in_the_38931_shape() {
     let outs = run_children(10, 1, true, false, 1, 2, Duration::from_secs(120));
     let hung = outs.iter().filter(|o| o.code == Some(3)).count();
     for (i, o) in outs.iter().enumerate() {
-        assert!(matches!(o.code, Some(0) | Some(3)), "child {i}: {:?}\n{}", o.code, o.stderr);
+        assert!(
+            matches!(o.code, Some(0) | Some(3)),
+            "child {i}: {:?}\n{}",
+            o.code,
+            o.stderr
+        );
     }
     eprintln!("legacy without widening: {hung}/10 runs hung (Go's rate is about 1/50)");
 }

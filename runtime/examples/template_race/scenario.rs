@@ -133,7 +133,8 @@ pub fn diagnose(s: &goro::debug::SchedSnapshot) -> Option<String> {
             return None;
         }
         let m = s.m(p.handed_to?)?;
-        (m.queued_for_template && !m.started && s.template.flag && !s.template.running).then_some(m.id)
+        (m.queued_for_template && !m.started && s.template.flag && !s.template.running)
+            .then_some(m.id)
     };
     if let Some(stw) = &s.stw {
         for p in s.unstopped_ps() {

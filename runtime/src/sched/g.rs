@@ -37,8 +37,8 @@ pub(crate) enum GStatus {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
 pub(crate) enum WaitReason {
-    None = 0,
-    ChanSend,
+    // 0 is "not waiting" in `G::waitreason`.
+    ChanSend = 1,
     ChanRecv,
     Select,
     SelectNoCases,

@@ -158,6 +158,11 @@ impl Sched {
     pub(crate) fn startlockedm(&self, m: &M, g: &G) {
         // SAFETY: Ms live as long as the runtime.
         let lm = unsafe { &*g.lockedm.load(Ordering::Relaxed) };
+        // The waker, not the woken, takes the locked M off the idle count, under the lock,
+        // before handing the P over: otherwise an M going idle in between would see no M
+        // running and report a deadlock that is not one (Go's incidlelocked(-1) here).
+        self.inner
+            .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
         let p = self.releasep(m);
         lm.nextp.store(p as *const _ as *mut _, Ordering::Release);
         lm.park.wakeup();
