@@ -1,0 +1,3 @@
+module goro.invalid/bench
+
+go 1.19
