@@ -53,11 +53,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let m = sched::m::current_m().filter(|m| m.curg().is_some());
-    let m = m.expect("goro::go called outside a goroutine");
-    checkpoint();
-    // A safepoint may have moved us: look the M up again.
-    let m = sched::m::current_m().unwrap_or(m);
+    let m = sched::preempt::safepoint().expect("goro::go called outside a goroutine");
     let p = m.p().expect("a running goroutine's M holds a P");
     let (handle, packet) = join::packet();
     m.sched().newproc(m, p, move || {
@@ -80,11 +76,10 @@ pub fn checkpoint() {
 
 /// Parks the current goroutine for at least `d`. Outside a goroutine it sleeps the thread.
 pub fn sleep(d: Duration) {
-    let Some(m) = sched::m::current_m().filter(|m| m.curg().is_some()) else {
+    let Some(m) = sched::preempt::safepoint() else {
         std::thread::sleep(d);
         return;
     };
-    checkpoint();
     let sched = m.sched();
     let when = sched
         .nanotime()

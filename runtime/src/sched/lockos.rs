@@ -21,17 +21,16 @@ use super::m::{M, current_m};
 
 /// Wires the calling goroutine to its current thread (external count +1).
 pub(crate) fn lock_os_thread() {
-    let m = current_m().filter(|m| m.curg().is_some());
-    let m = m.expect("goro::lock_os_thread called outside a goroutine");
-    super::checkpoint();
+    let mut m =
+        super::preempt::safepoint().expect("goro::lock_os_thread called outside a goroutine");
     let sched = m.sched();
     if sched.have_template_thread.load(Ordering::SeqCst) == 0 {
         // A locked thread must not clone threads, so make sure the template thread exists
         // while this thread is still clean.
         sched.start_template_thread();
+        // That contains safepoints: we may be on another thread now.
+        m = current_m().expect("still on a goroutine");
     }
-    // The steps above contain safepoints: we may be on another thread now.
-    let m = current_m().expect("still on a goroutine");
     let ext = m.locked_ext.load(Ordering::Relaxed);
     if ext == u32::MAX {
         panic!("goro::lock_os_thread nesting overflow");
@@ -42,11 +41,9 @@ pub(crate) fn lock_os_thread() {
 
 /// Undoes one `lock_os_thread`; a no-op if the external count is already 0.
 pub(crate) fn unlock_os_thread() {
-    if current_m().filter(|m| m.curg().is_some()).is_none() {
+    let Some(m) = super::preempt::safepoint() else {
         return;
-    }
-    super::checkpoint();
-    let m = current_m().expect("still on a goroutine");
+    };
     let ext = m.locked_ext.load(Ordering::Relaxed);
     if ext == 0 {
         return;

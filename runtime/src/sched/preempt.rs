@@ -19,20 +19,30 @@ use super::pstatus::PStatus;
 /// when nothing is pending, so it can sit in hot loops.
 #[inline]
 pub(crate) fn checkpoint() {
+    let _ = safepoint();
+}
+
+/// A safepoint that also returns the M the goroutine runs on afterwards (it may have moved),
+/// or None off a goroutine: runtime entry points use it so they look the M up only once.
+#[inline]
+pub(crate) fn safepoint() -> Option<&'static M> {
     let m = current_m_ptr();
     if m.is_null() {
-        return;
+        return None;
     }
-    // SAFETY: the thread's M is alive while the thread runs it.
-    let m = unsafe { &*m };
+    // SAFETY: the thread's M is alive while the thread runs it; 'static stands for "while
+    // this goroutine runs on it", and callers do not hold it across a switch.
+    let m: &'static M = unsafe { &*m };
     let g = m.curg.load(Ordering::Relaxed);
     if g.is_null() {
-        return;
+        return None;
     }
     // SAFETY: the current G is alive while it runs.
     if unsafe { (*g).preempt.load(Ordering::Relaxed) } {
         preempt_now(m);
+        return super::m::current_m();
     }
+    Some(m)
 }
 
 #[cold]

@@ -33,7 +33,8 @@ impl Sched {
     /// code's panics are caught on the goroutine's stack): unwinding would silently end this
     /// M and wedge everyone waiting for it, so it is fatal, as a `throw` is in Go.
     pub(crate) fn schedule(&self, m: &M) {
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.schedule_loop(m))).is_err() {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.schedule_loop(m))).is_err()
+        {
             super::fatal("the scheduler panicked (see the message above)");
         }
     }

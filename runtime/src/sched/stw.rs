@@ -168,7 +168,12 @@ impl Sched {
         for p in with_work {
             self.startm(Some(p), false);
         }
-        self.wakep();
+        // Go wakes a spinning M here in case runnable goroutines pile up. With nothing
+        // runnable that M only takes an idle P, finds nothing and parks again — and the next
+        // stop-the-world has to wait for it to notice: look first.
+        if self.runqsize.load(Ordering::SeqCst) > 0 || self.allp().any(|p| !p.runq.is_empty()) {
+            self.wakep();
+        }
     }
 
     /// Sets the P count to `n` (world stopped or not yet started; scheduler lock held). The
