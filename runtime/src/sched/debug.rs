@@ -17,7 +17,7 @@ pub struct PSnapshot {
     pub id: u32,
     /// Go's name: `_Pidle`, `_Prunning`, `_Psyscall`, `_Pgcstop`, `_Pdead`.
     pub status: &'static str,
-    /// How long the P has been in this status, in nanoseconds.
+    /// How long the P has been in this status, in nanoseconds (coarse clock: a few ms resolution).
     pub status_for_ns: i64,
     /// The M holding it (`_Prunning`).
     pub m: Option<u64>,
@@ -171,7 +171,7 @@ impl Sched {
             ps.push(PSnapshot {
                 id: p.id,
                 status: status.name(),
-                status_for_ns: now - p.status_since.load(Ordering::Relaxed),
+                status_for_ns: super::coarse_now_ns() - p.status_since.load(Ordering::Relaxed),
                 m: mid(p.m.load(Ordering::Relaxed)),
                 handed_to,
                 on_idle_list: p.on_idle_list.load(Ordering::Relaxed),

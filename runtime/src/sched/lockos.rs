@@ -36,7 +36,7 @@ pub(crate) fn lock_os_thread() {
         panic!("goro::lock_os_thread nesting overflow");
     }
     m.locked_ext.store(ext + 1, Ordering::Relaxed);
-    dolock(m);
+    dolock(m, ext + 1, m.locked_int.load(Ordering::Relaxed));
 }
 
 /// Undoes one `lock_os_thread`; a no-op if the external count is already 0.
@@ -49,7 +49,7 @@ pub(crate) fn unlock_os_thread() {
         return;
     }
     m.locked_ext.store(ext - 1, Ordering::Relaxed);
-    dounlock(m);
+    dounlock(m, ext - 1, m.locked_int.load(Ordering::Relaxed));
 }
 
 /// The runtime's own lock (internal count), for runtime code that needs the thread.
@@ -58,8 +58,8 @@ pub(crate) fn lock_os_thread_internal() {
     let m = current_m()
         .filter(|m| m.curg().is_some())
         .expect("on a goroutine");
-    m.locked_int.fetch_add(1, Ordering::Relaxed);
-    dolock(m);
+    let int = m.locked_int.fetch_add(1, Ordering::Relaxed) + 1;
+    dolock(m, m.locked_ext.load(Ordering::Relaxed), int);
 }
 
 #[allow(dead_code)]
@@ -70,8 +70,8 @@ pub(crate) fn unlock_os_thread_internal() {
     if m.locked_int.load(Ordering::Relaxed) == 0 {
         super::fatal("unlock_os_thread_internal: internal lock count is 0");
     }
-    m.locked_int.fetch_sub(1, Ordering::Relaxed);
-    dounlock(m);
+    let int = m.locked_int.fetch_sub(1, Ordering::Relaxed) - 1;
+    dounlock(m, m.locked_ext.load(Ordering::Relaxed), int);
 }
 
 /// (external, internal) lock counts of the calling goroutine's thread; (0, 0) outside one.
@@ -86,27 +86,19 @@ pub(crate) fn lock_counts() -> (u32, u32) {
         })
 }
 
-fn dolock(m: &M) {
+/// Wires the current G to `m`; `ext`/`int` are the counts after the call (for the probe,
+/// passed in rather than re-read: this is a hot path).
+fn dolock(m: &M, ext: u32, int: u32) {
     let g = m.curg().expect("on a goroutine");
-    super::probe::lock_os_thread(
-        g.id.load(Ordering::Relaxed),
-        m.id,
-        m.locked_ext.load(Ordering::Relaxed),
-        m.locked_int.load(Ordering::Relaxed),
-    );
+    super::probe::lock_os_thread(g.id.load(Ordering::Relaxed), m.id, ext, int);
     m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
     g.lockedm.store(m as *const M as *mut M, Ordering::Relaxed);
 }
 
-fn dounlock(m: &M) {
+fn dounlock(m: &M, ext: u32, int: u32) {
     let g = m.curg().expect("on a goroutine");
-    super::probe::unlock_os_thread(
-        g.id.load(Ordering::Relaxed),
-        m.id,
-        m.locked_ext.load(Ordering::Relaxed),
-        m.locked_int.load(Ordering::Relaxed),
-    );
-    if m.is_locked() {
+    super::probe::unlock_os_thread(g.id.load(Ordering::Relaxed), m.id, ext, int);
+    if ext != 0 || int != 0 {
         return;
     }
     m.lockedg.store(std::ptr::null_mut(), Ordering::Relaxed);

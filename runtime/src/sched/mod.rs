@@ -247,7 +247,7 @@ impl Sched {
         if let Some(p) = self.p(i) {
             return p;
         }
-        let p = Box::into_raw(Box::new(P::new(i as u32, self.epoch)));
+        let p = Box::into_raw(Box::new(P::new(i as u32)));
         self.allp[i].store(p, Ordering::Release);
         self.p(i).expect("just stored")
     }
@@ -310,6 +310,16 @@ impl Drop for Sched {
             }
         }
     }
+}
+
+/// CLOCK_MONOTONIC_COARSE in nanoseconds: a few ns to read (the precise clock costs ~20),
+/// resolution of a scheduler tick (1-4ms). For "how long has this been so" bookkeeping.
+#[inline]
+pub(crate) fn coarse_now_ns() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
 }
 
 /// A broken runtime invariant (Go's `throw`): report and abort, never unwind through the

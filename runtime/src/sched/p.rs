@@ -47,7 +47,9 @@ pub(crate) struct P {
     /// The last M to change this P's status, for diagnostics.
     pub(crate) last_m: AtomicU64,
     pub(crate) last_reason: AtomicU32,
-    /// Runtime-clock nanoseconds of the last status change.
+    /// When the status last changed, on the coarse monotonic clock (`coarse_now_ns`): it only
+    /// has to say how long a P has been stuck, and a precise clock read on every transition
+    /// would cost more than the transition.
     pub(crate) status_since: AtomicI64,
     pub(crate) on_idle_list: AtomicBool,
     pub(crate) runq: RunQueue<G, RUNQ_SIZE>,
@@ -62,7 +64,6 @@ pub(crate) struct P {
     #[allow(clippy::vec_box)]
     gfree: UnsafeCell<Vec<Box<G>>>,
     pub(crate) counters: PCounters,
-    epoch: std::time::Instant,
 }
 
 // SAFETY: `gfree` is touched only by the M owning the P (it holds it `_Prunning`, or the world
@@ -72,7 +73,7 @@ unsafe impl Sync for P {}
 unsafe impl Send for P {}
 
 impl P {
-    pub(crate) fn new(id: u32, epoch: std::time::Instant) -> P {
+    pub(crate) fn new(id: u32) -> P {
         P {
             id,
             status: AtomicU32::new(PStatus::Dead as u32),
@@ -89,7 +90,6 @@ impl P {
             timer0: AtomicI64::new(0),
             gfree: UnsafeCell::new(Vec::new()),
             counters: PCounters::default(),
-            epoch,
         }
     }
 
@@ -104,8 +104,7 @@ impl P {
         self.counters.transitions[from as usize][to as usize].fetch_add(1, Ordering::Relaxed);
         self.last_m.store(m, Ordering::Relaxed);
         self.last_reason.store(reason as u32, Ordering::Relaxed);
-        self.status_since
-            .store(self.epoch.elapsed().as_nanos() as i64, Ordering::Relaxed);
+        self.status_since.store(super::coarse_now_ns(), Ordering::Relaxed);
     }
 
     /// The owner's goroutine free list.
