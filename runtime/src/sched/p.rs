@@ -104,7 +104,8 @@ impl P {
         self.counters.transitions[from as usize][to as usize].fetch_add(1, Ordering::Relaxed);
         self.last_m.store(m, Ordering::Relaxed);
         self.last_reason.store(reason as u32, Ordering::Relaxed);
-        self.status_since.store(super::coarse_now_ns(), Ordering::Relaxed);
+        self.status_since
+            .store(super::coarse_now_ns(), Ordering::Relaxed);
     }
 
     /// The owner's goroutine free list.
