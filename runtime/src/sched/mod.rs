@@ -322,7 +322,7 @@ pub(crate) fn coarse_now_ns() -> i64 {
     };
     // SAFETY: clock_gettime writes one timespec, which `ts` is.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
 }
 
 /// A broken runtime invariant (Go's `throw`): report and abort, never unwind through the
