@@ -8,6 +8,35 @@
 //! * [`sdt`]: reads `.note.stapsdt` from an executable or a shared library and maps each site
 //!   to the file offset a uprobe attaches to; [`spec`] decodes the argument specs.
 
+//! A probe call is typed by its catalog entry, so misuse does not compile. (Stable rustdoc
+//! does not check the error codes below; the first, compiling example is the control: each
+//! failing one differs from it only by the misuse.)
+//!
+//! ```
+//! use goro_probes::{probe, pstatus, reason};
+//! probe::p_status(1, pstatus::IDLE, pstatus::RUNNING, 7, reason::ACQUIRE);
+//! ```
+//!
+//! A missing argument (`p_status` takes five):
+//!
+//! ```compile_fail,E0061
+//! use goro_probes::{probe, pstatus};
+//! probe::p_status(1, pstatus::IDLE, pstatus::RUNNING, 7);
+//! ```
+//!
+//! A wrong type (the P id is a `u32`):
+//!
+//! ```compile_fail,E0308
+//! use goro_probes::{probe, pstatus, reason};
+//! probe::p_status(1u64, pstatus::IDLE, pstatus::RUNNING, 7, reason::ACQUIRE);
+//! ```
+//!
+//! A probe that is not in the catalog:
+//!
+//! ```compile_fail,E0425
+//! goro_probes::probe::p_state(1, 0, 1, 7, 1);
+//! ```
+
 #[macro_use]
 mod site;
 #[macro_use]
