@@ -7,7 +7,7 @@
 //!   With the `disabled` feature every site compiles to nothing (for the overhead benchmark).
 //! * [`sdt`]: reads `.note.stapsdt` from an executable or a shared library and maps each site
 //!   to the file offset a uprobe attaches to; [`spec`] decodes the argument specs.
-
+//!
 //! A probe call is typed by its catalog entry, so misuse does not compile. (Stable rustdoc
 //! does not check the error codes below; the first, compiling example is the control: each
 //! failing one differs from it only by the misuse.)
