@@ -11,13 +11,8 @@ use goro::chan::{
     self, Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError, bounded, unbounded,
 };
 
-fn run<T: Send + 'static>(procs: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
-    goro::Runtime::builder()
-        .procs(procs)
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+mod common;
+use common::run;
 
 /// Long enough that a goroutine which can park has almost surely parked.
 fn let_others_park() {

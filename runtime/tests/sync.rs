@@ -7,13 +7,8 @@ use std::time::Duration;
 
 use goro::sync::{Mutex, WaitGroup};
 
-fn run<T: Send + 'static>(procs: usize, f: impl FnOnce() -> T + Send + 'static) -> T {
-    goro::Runtime::builder()
-        .procs(procs)
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+mod common;
+use common::run;
 
 fn panic_message(e: Box<dyn std::any::Any + Send>) -> String {
     e.downcast_ref::<String>()
