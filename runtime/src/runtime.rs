@@ -241,6 +241,9 @@ impl Runtime {
         m::set_current_m(m0);
         m0.tid
             .store(m::gettid(), std::sync::atomic::Ordering::Relaxed);
+        // The caller's thread is an M until block_on returns: same timer slack as the others,
+        // and the caller's own setting back afterwards.
+        let caller_slack = m::set_timer_slack(1);
         sched::signal::ensure_altstack();
         let with_work = sched.inner.with(|s| sched.procresize(s, m0, self.procs));
         debug_assert!(with_work.is_empty());
@@ -256,6 +259,7 @@ impl Runtime {
         });
         sched.start_sysmon();
         sched.schedule(m0);
+        m::set_timer_slack(caller_slack);
         m::set_current_m(std::ptr::null());
         let r = slot
             .lock()

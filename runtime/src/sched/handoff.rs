@@ -96,10 +96,7 @@ impl Sched {
         m::set_current_m(m);
         m.started.store(true, Ordering::Release);
         m.tid.store(m::gettid(), Ordering::Relaxed);
-        // Timed sleeps of an idle M wait for the next timer; Linux's default 50µs timer slack
-        // would add up to 50µs to every short `goro::sleep`. Our own threads only.
-        // SAFETY: PR_SET_TIMERSLACK takes an integer and affects only this thread.
-        unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+        m::set_timer_slack(1);
         probe::m_start(m.id, m.tid.load(Ordering::Relaxed) as u32);
         super::signal::ensure_altstack();
         let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
