@@ -15,6 +15,36 @@ use std::fmt;
 /// Version of this contract. Bumped on every incompatible change to a probe or a code.
 pub const CATALOG_VERSION: u32 = 1;
 
+/// The ELF section a binary built with goro's probes carries its catalog version in, so a tool
+/// can tell which catalog the binary's probe sites follow (the SDT notes themselves have no
+/// version field). One note: owner [`VERSION_NOTE_OWNER`], type [`NT_GORO_CATALOG`], a 4-byte
+/// descriptor holding the version in the file's byte order.
+pub const VERSION_NOTE_SECTION: &str = ".note.goro";
+pub const VERSION_NOTE_OWNER: &str = "goro";
+pub const NT_GORO_CATALOG: u32 = 1;
+
+/// The bytes of that note, laid out as the ELF note format wants (4-byte fields, the owner
+/// padded to 4). The runtime places one in [`VERSION_NOTE_SECTION`] (a `#[used]` static).
+#[repr(C, align(4))]
+#[derive(Debug)]
+pub struct VersionNote {
+    namesz: u32,
+    descsz: u32,
+    ntype: u32,
+    name: [u8; 8],
+    version: u32,
+}
+
+impl VersionNote {
+    pub const CURRENT: VersionNote = VersionNote {
+        namesz: 5,
+        descsz: 4,
+        ntype: NT_GORO_CATALOG,
+        name: *b"goro\0\0\0\0",
+        version: CATALOG_VERSION,
+    };
+}
+
 /// The SDT provider of every goro probe.
 pub const PROVIDER: &str = "goro";
 

@@ -54,6 +54,17 @@ pub use catalog::{
     stw_reason, syscall_exit_kind, testing,
 };
 
+/// Every binary that links this crate says which catalog its probe sites follow (see
+/// [`catalog::VersionNote`]). `#[used]` makes rustc keep it in the link; a section named
+/// `.note.*` is emitted as SHT_NOTE, which linkers keep through section GC.
+#[cfg(all(
+    not(feature = "disabled"),
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+#[used]
+#[unsafe(link_section = ".note.goro")]
+static CATALOG_VERSION_NOTE: catalog::VersionNote = catalog::VersionNote::CURRENT;
+
 /// Whether probe sites are compiled in (false with the `disabled` feature or on an
 /// architecture without a site implementation). Tests that look for sites check it.
 pub const SITES_ENABLED: bool = cfg!(all(

@@ -69,6 +69,8 @@ pub struct ElfProbes {
     pub arch: Option<Arch>,
     /// In note order, which is link order.
     pub probes: Vec<Probe>,
+    /// The catalog version the file's goro probes follow (its `.note.goro`), if it has one.
+    pub catalog_version: Option<u32>,
 }
 
 /// A note's fields, before any address translation.
@@ -159,11 +161,30 @@ fn read_elf_as<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfPro
         .collect();
     let sections = header.sections(endian, data)?;
     let mut actual_base = None;
+    let mut catalog_version = None;
     let mut notes = Vec::new();
     let address_size = if header.is_class_64() { 8 } else { 4 };
     for section in sections.iter() {
         match sections.section_name(endian, section)? {
             b".stapsdt.base" => actual_base = Some(section.sh_addr(endian).into()),
+            name if name == crate::catalog::VERSION_NOTE_SECTION.as_bytes() => {
+                if let Some(mut it) = section.notes(endian, data)? {
+                    while let Some(note) = it.next()? {
+                        let desc = note.desc();
+                        if note.name() == crate::catalog::VERSION_NOTE_OWNER.as_bytes()
+                            && note.n_type(endian).0 == crate::catalog::NT_GORO_CATALOG
+                            && desc.len() == 4
+                        {
+                            let b = [desc[0], desc[1], desc[2], desc[3]];
+                            catalog_version = Some(if header.is_big_endian() {
+                                u32::from_be_bytes(b)
+                            } else {
+                                u32::from_le_bytes(b)
+                            });
+                        }
+                    }
+                }
+            }
             b".note.stapsdt" if section.sh_type(endian) == elf::SHT_NOTE => {
                 let bytes = section.data(endian, data)?;
                 notes.extend(parse_note_section(
@@ -206,6 +227,7 @@ fn read_elf_as<H: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfPro
         machine: machine.0,
         arch,
         probes,
+        catalog_version,
     })
 }
 

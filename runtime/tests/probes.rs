@@ -116,6 +116,16 @@ fn the_runtime_carries_every_catalog_probe_at_a_traceable_site() {
     }
 }
 
+#[test]
+fn the_binary_says_which_catalog_its_probes_follow() {
+    let data = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    assert_eq!(
+        read_elf(&data).unwrap().catalog_version,
+        Some(goro_probes::CATALOG_VERSION),
+        "the .note.goro version note"
+    );
+}
+
 fn names(lines: impl Iterator<Item = String>) -> BTreeSet<String> {
     lines.collect()
 }

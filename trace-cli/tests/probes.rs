@@ -223,3 +223,45 @@ fn unsupported_argument_specs_are_shown_not_fatal() {
         "{text}"
     );
 }
+
+/// A binary built for another catalog version: listed, but with a warning that names both
+/// versions, and the JSON carries the binary's version.
+#[test]
+fn a_binary_built_for_another_catalog_is_flagged() {
+    let bin = probe_binary();
+    let mut data = std::fs::read(&bin).unwrap();
+    // The note is `namesz descsz type "goro\0\0\0\0" version`: find it and claim v99.
+    let mut pattern = Vec::new();
+    for w in [5u32, 4, catalog::NT_GORO_CATALOG] {
+        pattern.extend_from_slice(&w.to_le_bytes());
+    }
+    pattern.extend_from_slice(b"goro\0\0\0\0");
+    let at = data
+        .windows(pattern.len())
+        .position(|w| w == pattern.as_slice())
+        .expect("the .note.goro version note");
+    let v = at + pattern.len();
+    assert_eq!(data[v..v + 4], catalog::CATALOG_VERSION.to_le_bytes());
+    data[v..v + 4].copy_from_slice(&99u32.to_le_bytes());
+    let dir = std::env::temp_dir().join(format!("trace-cli-version-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let other = dir.join("built-for-v99");
+    std::fs::write(&other, &data).unwrap();
+
+    let out = trace_cli(&["probes", other.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("follows probe catalog v99"), "{err}");
+    assert!(
+        stdout(&out)
+            .lines()
+            .next()
+            .unwrap()
+            .contains("built for catalog v99")
+    );
+
+    let out = trace_cli(&["probes", "--json", other.to_str().unwrap()]);
+    let first: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["binary_catalog_version"], 99);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -69,8 +69,21 @@ pub fn run(args: &ProbesArgs) -> Result<(), Error> {
         let views: Vec<ProbeView<'_>> = file
             .probes
             .iter()
-            .map(|p| ProbeView::new(&target.shown, p))
+            .map(|p| ProbeView::new(&target.shown, p, file.catalog_version))
             .collect();
+        let has_goro = views.iter().any(|v| v.provider == catalog::PROVIDER);
+        if has_goro && file.catalog_version != Some(catalog::CATALOG_VERSION) {
+            let built = file
+                .catalog_version
+                .map_or("has no catalog version note".to_owned(), |v| {
+                    format!("follows probe catalog v{v}")
+                });
+            eprintln!(
+                "trace-cli: warning: {} {built}; this trace-cli knows v{}: names and arguments may be decoded wrongly",
+                target.shown,
+                catalog::CATALOG_VERSION
+            );
+        }
         goro += views
             .iter()
             .filter(|v| v.provider == catalog::PROVIDER)
@@ -90,7 +103,7 @@ pub fn run(args: &ProbesArgs) -> Result<(), Error> {
                 writeln!(out)?;
             }
         } else {
-            write_text(&mut out, &target.shown, &views)?;
+            write_text(&mut out, &target.shown, &views, file.catalog_version)?;
         }
     }
     out.flush()?;
@@ -166,6 +179,9 @@ struct ProbeView<'a> {
     in_catalog: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     catalog_version: Option<u32>,
+    /// For goro probes: the catalog version the binary says it was built with (`.note.goro`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binary_catalog_version: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     meaning: Option<String>,
     args: Vec<ArgView>,
@@ -194,7 +210,7 @@ struct ArgView {
 }
 
 impl<'a> ProbeView<'a> {
-    fn new(file: &'a str, probe: &'a Probe) -> ProbeView<'a> {
+    fn new(file: &'a str, probe: &'a Probe, binary_version: Option<u32>) -> ProbeView<'a> {
         let goro = probe.provider == catalog::PROVIDER;
         let def = if goro {
             catalog::find(&probe.name)
@@ -223,6 +239,7 @@ impl<'a> ProbeView<'a> {
             arguments: &probe.args,
             in_catalog: goro.then_some(def.is_some()),
             catalog_version: goro.then_some(catalog::CATALOG_VERSION),
+            binary_catalog_version: binary_version.filter(|_| goro),
             meaning: def.map(|d| catalog::one_line(d.doc)),
             args,
             error,
@@ -264,7 +281,12 @@ impl ArgView {
     }
 }
 
-fn write_text(out: &mut impl Write, file: &str, views: &[ProbeView<'_>]) -> io::Result<()> {
+fn write_text(
+    out: &mut impl Write,
+    file: &str,
+    views: &[ProbeView<'_>],
+    binary_version: Option<u32>,
+) -> io::Result<()> {
     if views.is_empty() {
         return writeln!(out, "{file}: no probes");
     }
@@ -272,9 +294,14 @@ fn write_text(out: &mut impl Write, file: &str, views: &[ProbeView<'_>]) -> io::
         .iter()
         .filter(|v| v.provider == catalog::PROVIDER)
         .count();
+    let built = match binary_version {
+        Some(v) => format!(", built for catalog v{v}"),
+        None if goro > 0 => ", no catalog version note".to_owned(),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "{file}: {} probe{} ({goro} goro, catalog v{})",
+        "{file}: {} probe{} ({goro} goro, catalog v{}{built})",
         views.len(),
         if views.len() == 1 { "" } else { "s" },
         catalog::CATALOG_VERSION
