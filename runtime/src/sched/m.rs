@@ -129,11 +129,84 @@ thread_local! {
 
 /// The current thread's M.
 ///
-/// Never inlined: code on a goroutine stack may resume on another thread after any switch,
-/// and a thread-local address computed before the switch must not be reused after it.
-#[inline(never)]
+/// Code on a goroutine stack may resume on another thread after any switch, so a thread-local
+/// *address* computed before a switch must never be reused after it — and compilers do treat
+/// that address as constant within a function. Two ways to read the slot safely:
+///
+/// - the fast path (x86_64): static TLS sits at the same offset from the thread pointer in
+///   every thread, so once that offset is known (and checked on every thread that becomes an M,
+///   see `set_current_m`) the slot is read with a volatile `mov %fs:off`: the asm re-executes
+///   at every call site and reads whichever thread it runs on;
+/// - the slow path: a never-inlined function, whose body computes the address afresh.
+///
+/// If any thread disagrees about the offset (the runtime inside a `dlopen`ed library with
+/// dynamic TLS), the fast path turns itself off for good.
+#[inline(always)]
 pub(crate) fn current_m_ptr() -> *const M {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let off = tls::OFFSET.load(Ordering::Relaxed);
+        if off != tls::UNKNOWN && off != tls::DISABLED {
+            let v: usize;
+            // SAFETY: `off` was measured as (slot address - thread pointer) and is the same in
+            // every thread (checked in set_current_m), so fs:[off] is this thread's slot, an
+            // initialised, aligned pointer-sized Cell. Not `pure`: re-read at every call site.
+            unsafe {
+                std::arch::asm!(
+                    "mov {v}, qword ptr fs:[{off}]",
+                    v = out(reg) v,
+                    off = in(reg) off,
+                    options(nostack, readonly, preserves_flags),
+                );
+            }
+            return v as *const M;
+        }
+    }
+    current_m_ptr_slow()
+}
+
+#[inline(never)]
+fn current_m_ptr_slow() -> *const M {
     CURRENT_M.with(|c| c.get())
+}
+
+#[cfg(target_arch = "x86_64")]
+mod tls {
+    use std::sync::atomic::{AtomicIsize, Ordering};
+
+    pub(super) const UNKNOWN: isize = 0;
+    pub(super) const DISABLED: isize = isize::MIN;
+    /// Offset of CURRENT_M's slot from the thread pointer, UNKNOWN, or DISABLED.
+    pub(super) static OFFSET: AtomicIsize = AtomicIsize::new(UNKNOWN);
+
+    fn thread_pointer() -> isize {
+        let tp: isize;
+        // SAFETY: on x86_64 Linux, %fs:0 holds the thread control block's own address (the
+        // thread pointer), per the TLS ABI; reading it has no side effects.
+        unsafe {
+            std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags));
+        }
+        tp
+    }
+
+    /// Measures this thread's offset and reconciles it with the global one.
+    pub(super) fn calibrate() {
+        let slot = super::CURRENT_M.with(|c| c as *const _ as isize);
+        let off = slot.wrapping_sub(thread_pointer());
+        // Static TLS (the executable's, and initial-exec libraries') lies just below the
+        // thread pointer at the same offset in every thread — including plain threads that
+        // never pass here, which may take the fast path too. Dynamic TLS (a dlopen'ed library)
+        // is allocated elsewhere per thread: anything but a small negative offset disables it.
+        if !(-(1 << 20)..0).contains(&off) {
+            OFFSET.store(DISABLED, Ordering::Relaxed);
+            return;
+        }
+        match OFFSET.compare_exchange(UNKNOWN, off, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => {}
+            Err(known) if known == off || known == DISABLED => {}
+            Err(_) => OFFSET.store(DISABLED, Ordering::Relaxed),
+        }
+    }
 }
 
 #[inline]
@@ -144,6 +217,9 @@ pub(crate) fn current_m() -> Option<&'static M> {
 }
 
 pub(crate) fn set_current_m(m: *const M) {
+    // Every thread that becomes an M checks the fast path's offset first (see current_m_ptr).
+    #[cfg(target_arch = "x86_64")]
+    tls::calibrate();
     CURRENT_M.with(|c| c.set(m));
 }
 
