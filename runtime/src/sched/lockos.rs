@@ -52,7 +52,8 @@ pub(crate) fn unlock_os_thread() {
     dounlock(m, ext - 1, m.locked_int.load(Ordering::Relaxed));
 }
 
-/// The runtime's own lock (internal count), for runtime code that needs the thread.
+/// The runtime's own lock (internal count), for runtime code that needs the thread (Go uses it
+/// during init and around cgo callbacks; goro has no caller yet, so only tests use it).
 #[allow(dead_code)]
 pub(crate) fn lock_os_thread_internal() {
     let m = current_m()
@@ -184,5 +185,49 @@ impl Sched {
             self.checkdead(s);
         });
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wired() -> bool {
+        let m = current_m().expect("on a goroutine");
+        !m.lockedg.load(Ordering::Relaxed).is_null()
+    }
+
+    /// The G stays wired while either count is non-zero, and only then.
+    #[test]
+    fn internal_and_external_counts_wire_independently() {
+        let seen = crate::Runtime::builder()
+            .procs(2)
+            .build()
+            .unwrap()
+            .block_on(|| {
+                crate::go(|| {
+                    let mut seen = Vec::new();
+                    lock_os_thread_internal();
+                    seen.push((lock_counts(), wired()));
+                    lock_os_thread();
+                    seen.push((lock_counts(), wired()));
+                    unlock_os_thread();
+                    seen.push((lock_counts(), wired()));
+                    unlock_os_thread_internal();
+                    seen.push((lock_counts(), wired()));
+                    seen
+                })
+                .join()
+                .unwrap()
+            });
+        assert_eq!(
+            seen,
+            [
+                ((0, 1), true),
+                ((1, 1), true),
+                ((0, 1), true),
+                ((0, 0), false)
+            ]
+        );
     }
 }
