@@ -11,7 +11,6 @@ const INSTALL: &str =
 
 fn fail(msg: &str) -> ! {
     // One line, with what to do: cargo shows it as the build error.
-    eprintln!("error: goro-ebpf: {msg}; {INSTALL}");
     println!("cargo::error=goro-ebpf: {msg}; {INSTALL}");
     exit(1);
 }
