@@ -212,14 +212,29 @@ impl Sequencer {
                 slots.entry(k).or_default().push(i);
             }
         }
-        let seq_at = self.layout.and_then(|l| l.seq).unwrap_or(0);
+        let Some(l) = self.layout else { return };
+        let seq_at = l.seq.unwrap_or(0);
         for idx in slots.values().filter(|v| v.len() > 1) {
-            let mut evs: Vec<Event> = idx.iter().map(|&i| batch[i]).collect();
+            let evs: Vec<Event> = idx.iter().map(|&i| batch[i]).collect();
             if evs.is_sorted_by_key(|e| e.args[seq_at]) {
                 continue;
             }
-            evs.sort_by_key(|e| e.args[seq_at]);
-            for (&i, e) in idx.iter().zip(evs) {
+            // Sort within each incarnation of the P: a fresh runtime in the same process
+            // numbers its P from 1 again, starting from `_Pdead`.
+            let mut sorted = Vec::with_capacity(evs.len());
+            let mut start = 0;
+            for i in 1..=evs.len() {
+                let fresh = evs.get(i).is_none_or(|e| {
+                    e.args[seq_at] == 1 && e.args[l.old] == u64::from(pstatus::DEAD)
+                });
+                if fresh {
+                    let mut group = evs[start..i].to_vec();
+                    group.sort_by_key(|e| e.args[seq_at]);
+                    sorted.extend(group);
+                    start = i;
+                }
+            }
+            for (&i, e) in idx.iter().zip(sorted) {
                 if batch[i] != e {
                     self.stats.reordered += 1;
                 }
@@ -235,10 +250,8 @@ impl Sequencer {
             let new = ev.args[l.new] as u8;
             let prev = self.ps.get(&key).copied();
             match (seq, prev) {
-                (Some(seq), None) => {
-                    if self.from_start && seq > 1 {
-                        self.gap(pid, p, 0, seq - 1, out);
-                    }
+                (Some(seq), None) if self.from_start && seq > 1 => {
+                    self.gap(pid, p, 0, seq - 1, out);
                 }
                 // A fresh runtime in the same process numbers its Ps from 0 again, and each
                 // P's changes from 1, starting from `_Pdead`.
@@ -487,16 +500,15 @@ mod tests {
         let mut s = Sequencer::new(Some(layout()), 50, true);
         let evs = life(1, 0, 100); // ts 100, 110, ... 180
         let mut out = Vec::new();
-        let mut o = |i| out.push(i);
         let mut late = evs[1];
         late.ts_ns = 175; // change 2 got its timestamp late
-        s.push(evs[0], &mut o);
-        s.push(evs[2], &mut o);
-        s.push(late, &mut o);
+        s.push(evs[0], &mut |i| out.push(i));
+        s.push(evs[2], &mut |i| out.push(i));
+        s.push(late, &mut |i| out.push(i));
         // Cutoff 130: change 3 (ts 120) is old enough, but change 2 (ts 175) is not.
-        s.tick(180, &mut o);
+        s.tick(180, &mut |i| out.push(i));
         assert_eq!(seqs(&out), vec![1]);
-        s.finish(&mut o);
+        s.finish(&mut |i| out.push(i));
         assert_eq!(seqs(&out), vec![1, 2, 3]);
         assert_eq!(losses(&out), vec![]);
     }
