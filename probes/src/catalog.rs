@@ -13,7 +13,7 @@
 use std::fmt;
 
 /// Version of this contract. Bumped on every incompatible change to a probe or a code.
-pub const CATALOG_VERSION: u32 = 1;
+pub const CATALOG_VERSION: u32 = 2;
 
 /// The ELF section a binary built with goro's probes carries its catalog version in, so a tool
 /// can tell which catalog the binary's probe sites follow (the SDT notes themselves have no
@@ -377,7 +377,10 @@ code_tables! {
 
 probes! {
     /// A P changed status. The only place a P's status is written fires this, after checking
-    /// the transition is legal; `m` is the M making the change.
+    /// the transition is legal; `m` is the M making the change. The probe fires after the
+    /// change, so two threads changing one P can emit their events out of order: sort a P's
+    /// events by `seq`. Sorted, they chain: each `old` is the previous `new` and `seq` grows by
+    /// exactly 1; a gap is a lost event.
     fn p_status(
         /// The P.
         p: u32 => ArgKind::P,
@@ -389,6 +392,9 @@ probes! {
         m: u64 => ArgKind::M,
         /// Why.
         reason: u8 => ArgKind::Code(&reason::TABLE),
+        /// This P's sequence number for the change: 1 for its first change, +1 for each one
+        /// after, assigned atomically with the change itself.
+        seq: u64 => ArgKind::Number,
     );
 
     /// A stop-the-world began: `gcwaiting` is set and `stopwait` counts the Ps to stop.
@@ -632,6 +638,7 @@ mod tests {
                     ("new", U8),
                     ("m", U64),
                     ("reason", U8),
+                    ("seq", U64),
                 ],
             ),
             (

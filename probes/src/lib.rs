@@ -3,7 +3,7 @@
 //!
 //! * [`catalog`]: every probe, its arguments and the code tables, with [`CATALOG_VERSION`].
 //! * [`probe`]: one `#[inline(always)]` function per probe, e.g.
-//!   `probe::p_status(p, pstatus::IDLE, pstatus::RUNNING, m, reason::ACQUIRE)`.
+//!   `probe::p_status(p, pstatus::IDLE, pstatus::RUNNING, m, reason::ACQUIRE, seq)`.
 //!   With the `disabled` feature every site compiles to nothing (for the overhead benchmark).
 //! * [`sdt`]: reads `.note.stapsdt` from an executable or a shared library and maps each site
 //!   to the file offset a uprobe attaches to; [`spec`] decodes the argument specs.
@@ -14,27 +14,27 @@
 //!
 //! ```
 //! use goro_probes::{probe, pstatus, reason};
-//! probe::p_status(1, pstatus::IDLE, pstatus::RUNNING, 7, reason::ACQUIRE);
+//! probe::p_status(1, pstatus::IDLE, pstatus::RUNNING, 7, reason::ACQUIRE, 1);
 //! ```
 //!
-//! A missing argument (`p_status` takes five):
+//! A missing argument (`p_status` takes six):
 //!
 //! ```compile_fail,E0061
-//! use goro_probes::{probe, pstatus};
-//! probe::p_status(1, pstatus::IDLE, pstatus::RUNNING, 7);
+//! use goro_probes::{probe, pstatus, reason};
+//! probe::p_status(1, pstatus::IDLE, pstatus::RUNNING, 7, reason::ACQUIRE);
 //! ```
 //!
 //! A wrong type (the P id is a `u32`):
 //!
 //! ```compile_fail,E0308
 //! use goro_probes::{probe, pstatus, reason};
-//! probe::p_status(1u64, pstatus::IDLE, pstatus::RUNNING, 7, reason::ACQUIRE);
+//! probe::p_status(1u64, pstatus::IDLE, pstatus::RUNNING, 7, reason::ACQUIRE, 1);
 //! ```
 //!
 //! A probe that is not in the catalog:
 //!
 //! ```compile_fail,E0425
-//! goro_probes::probe::p_state(1, 0, 1, 7, 1);
+//! goro_probes::probe::p_state(1, 0, 1, 7, 1, 1);
 //! ```
 
 #[macro_use]

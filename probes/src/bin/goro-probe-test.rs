@@ -14,7 +14,14 @@ fn fire(n: u64) {
     let m = black_box(n + 0x1_0000_0000);
     let g = black_box(n + 7);
     let tid = black_box(std::process::id());
-    probe::p_status(p, pstatus::IDLE, pstatus::RUNNING, m, reason::ACQUIRE);
+    probe::p_status(
+        p,
+        pstatus::IDLE,
+        pstatus::RUNNING,
+        m,
+        reason::ACQUIRE,
+        n + 3,
+    );
     probe::stw_begin(n, stw_reason::READ_STATS, 4, 3);
     probe::stw_wait(n, 1);
     probe::stw_stopped(n, 40_000);

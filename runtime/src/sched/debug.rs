@@ -27,6 +27,8 @@ pub struct PSnapshot {
     /// Who last changed its status, and why (the probe catalog's reason name).
     pub last_m: u64,
     pub last_reason: &'static str,
+    /// The sequence number of its last status change (the `seq` of its last `p_status` probe).
+    pub seq: u64,
     pub runq_len: usize,
 }
 
@@ -178,6 +180,7 @@ impl Sched {
                 last_m: p.last_m.load(Ordering::Relaxed),
                 last_reason: Reason::from_u32(p.last_reason.load(Ordering::Relaxed))
                     .map_or("?", |r| r.name()),
+                seq: p.status.seq(),
                 runq_len: p.runq.len(),
             });
         }

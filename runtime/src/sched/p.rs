@@ -1,7 +1,8 @@
 //! Processors (P): the right to run goroutines. A fixed set (`set_procs`); an M must hold one
 //! to run Go code. Each P has its local run queue, its timers and its goroutine free list.
 //!
-//! Lock rules: `status` changes only through `pstatus::cas_status`. `m` is written by the M
+//! Lock rules: `status` changes only through `pstatus::cas_status` (its type lets nothing else
+//! write it). `m` is written by the M
 //! acquiring or releasing the P. The run queue is lock-free (see `runq`). `timers` has its own
 //! lock: any M may run another P's expired timers. `gfree` is touched only by the owner M.
 
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, 
 use super::g::G;
 use super::lock::Locked;
 use super::m::M;
-use super::pstatus::{NSTATUS, PStatus, Reason};
+use super::pstatus::{NSTATUS, PStatus, Reason, StatusCell};
 use super::runq::RunQueue;
 use super::timers::TimerHeap;
 
@@ -41,7 +42,8 @@ pub(crate) struct PCounters {
 
 pub(crate) struct P {
     pub(crate) id: u32,
-    pub(crate) status: AtomicU32,
+    /// Written only by `pstatus` (the cell's value is private to it).
+    pub(crate) status: StatusCell,
     /// The M holding this P while `_Prunning` (null otherwise).
     pub(crate) m: AtomicPtr<M>,
     /// The last M to change this P's status, for diagnostics.
@@ -76,7 +78,7 @@ impl P {
     pub(crate) fn new(id: u32) -> P {
         P {
             id,
-            status: AtomicU32::new(PStatus::Dead as u32),
+            status: StatusCell::new(),
             m: AtomicPtr::new(ptr::null_mut()),
             last_m: AtomicU64::new(0),
             last_reason: AtomicU32::new(0),
@@ -95,7 +97,7 @@ impl P {
 
     #[inline]
     pub(crate) fn status(&self) -> PStatus {
-        PStatus::from_u32(self.status.load(Ordering::Acquire))
+        self.status.load()
     }
 
     /// Bookkeeping after a status change (called only by `pstatus::cas_status`).

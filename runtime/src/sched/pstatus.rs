@@ -16,10 +16,15 @@
 //! - `_Pdead` (4): beyond the current P count (`set_procs` shrank it), or never used yet.
 //!
 //! Every status change goes through [`cas_status`]: it checks the transition is one the model
-//! allows, counts it, and is the single place the `p_status` probe fires. No other code writes
-//! `P::status`.
+//! allows, counts it, and is the single place the `p_status` probe fires. The status lives in a
+//! [`StatusCell`] whose value is private to this module, so no other code can write it.
+//!
+//! Each P also counts its status changes: the cell holds the status and that count together and
+//! changes both in one compare-and-swap, so the `seq` the probe carries is the order in which
+//! the transitions really happened, even when two threads race on one P (a `_Psyscall` P taken
+//! by the stopper or sysmon while its M comes back) and their probes fire out of order.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::p::P;
 
@@ -55,6 +60,56 @@ impl PStatus {
             PStatus::Syscall => "_Psyscall",
             PStatus::GcStop => "_Pgcstop",
             PStatus::Dead => "_Pdead",
+        }
+    }
+}
+
+/// A P's status and its sequence number: the number of status changes so far (the first change
+/// is 1). Packed as `seq << 8 | status` so that both change in one CAS; 56 bits of sequence
+/// outlast any process (2^56 changes at 10^9 a second is two years).
+///
+/// The inner value is private to this module: only [`cas_status`] and [`set_status`] write it.
+pub(crate) struct StatusCell(AtomicU64);
+
+const STATUS_BITS: u32 = 8;
+const STATUS_MASK: u64 = (1 << STATUS_BITS) - 1;
+
+impl StatusCell {
+    /// A P that was never used: `_Pdead`, no change yet.
+    pub(crate) const fn new() -> StatusCell {
+        StatusCell(AtomicU64::new(PStatus::Dead as u64))
+    }
+
+    /// The current status (acquire: the caller sees what the changer did before the change).
+    #[inline]
+    pub(crate) fn load(&self) -> PStatus {
+        PStatus::from_u32((self.0.load(Ordering::Acquire) & STATUS_MASK) as u32)
+    }
+
+    /// The sequence number of the last change (0: never changed).
+    pub(crate) fn seq(&self) -> u64 {
+        self.0.load(Ordering::Acquire) >> STATUS_BITS
+    }
+
+    /// Moves the cell from `from` to `to` if it is in `from`; returns the new sequence number.
+    /// A CAS lost to a change that ended in `from` again (the sequence moved, the status did
+    /// not) is retried: the P is still in `from`, so the transition is still the caller's.
+    #[inline]
+    fn transition(&self, from: PStatus, to: PStatus) -> Option<u64> {
+        let mut cur = self.0.load(Ordering::Acquire);
+        loop {
+            if cur & STATUS_MASK != from as u64 {
+                return None;
+            }
+            let seq = (cur >> STATUS_BITS) + 1;
+            let new = seq << STATUS_BITS | to as u64;
+            match self
+                .0
+                .compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(seq),
+                Err(now) => cur = now,
+            }
         }
     }
 }
@@ -170,14 +225,11 @@ pub(crate) fn cas_status(p: &P, from: PStatus, to: PStatus, m: u64, reason: Reas
     if !LEGAL[from as usize][to as usize] {
         illegal(p, from, to, reason);
     }
-    if p.status
-        .compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
+    let Some(seq) = p.status.transition(from, to) else {
         return false;
-    }
+    };
     p.note_transition(from, to, m, reason);
-    super::probe::p_status(p.id, from as u8, to as u8, m, reason as u8);
+    super::probe::p_status(p.id, from as u8, to as u8, m, reason as u8, seq);
     true
 }
 
@@ -186,7 +238,7 @@ pub(crate) fn cas_status(p: &P, from: PStatus, to: PStatus, m: u64, reason: Reas
 #[inline]
 pub(crate) fn set_status(p: &P, from: PStatus, to: PStatus, m: u64, reason: Reason) {
     if !cas_status(p, from, to, m, reason) {
-        let now = PStatus::from_u32(p.status.load(Ordering::Acquire));
+        let now = p.status.load();
         super::fatal(&format!(
             "P {} is {}, expected {} for {:?} -> {}",
             p.id,
@@ -231,6 +283,60 @@ mod tests {
             assert_eq!(r as u8 as u32, v);
             assert_eq!(Some(r.name()), reason::name(r as u8), "reason {v}");
         }
+    }
+
+    /// Threads race on one cell the way a syscall exit, sysmon and a stopper race on a
+    /// `_Psyscall` P. Each transition's sequence number, sorted, must chain with no gap: that is
+    /// what lets a consumer order `p_status` events that fire out of order.
+    #[test]
+    fn racing_transitions_get_a_gapless_chain_of_sequence_numbers() {
+        use PStatus::*;
+        use std::sync::{Arc, Mutex};
+        let cell = Arc::new(StatusCell::new());
+        assert_eq!(cell.transition(Dead, GcStop), Some(1));
+        assert_eq!(cell.transition(GcStop, Idle), Some(2));
+        assert_eq!(
+            cell.transition(GcStop, Idle),
+            None,
+            "not in _Pgcstop any more"
+        );
+        let log = Arc::new(Mutex::new(vec![(2, GcStop, Idle)]));
+        // Each thread owns one cycle of moves; a thread only moves the P out of a status its
+        // cycle leaves, so all of them contend on every step.
+        let cycles: [&[(PStatus, PStatus)]; 3] = [
+            &[(Idle, Running), (Running, Syscall), (Syscall, Idle)],
+            &[(Syscall, GcStop), (GcStop, Idle)],
+            &[(Running, Idle)],
+        ];
+        let threads: Vec<_> = cycles
+            .into_iter()
+            .map(|moves| {
+                let (cell, log) = (cell.clone(), log.clone());
+                std::thread::spawn(move || {
+                    let mut mine = Vec::new();
+                    for _ in 0..20_000 {
+                        for &(from, to) in moves {
+                            if let Some(seq) = cell.transition(from, to) {
+                                mine.push((seq, from, to));
+                            }
+                        }
+                    }
+                    log.lock().unwrap().extend(mine);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let mut log = Arc::try_unwrap(log).unwrap().into_inner().unwrap();
+        log.sort_by_key(|e| e.0);
+        for w in log.windows(2) {
+            assert_eq!(w[1].0, w[0].0 + 1, "gap or duplicate after {:?}", w[0]);
+            assert_eq!(w[1].1, w[0].2, "{:?} does not follow {:?}", w[1], w[0]);
+        }
+        let last = log.last().unwrap();
+        assert_eq!((cell.seq(), cell.load()), (last.0, last.2));
+        assert!(log.len() > 1000, "the threads hardly raced: {}", log.len());
     }
 
     #[test]
