@@ -8,7 +8,9 @@
 
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering,
+};
 
 use super::g::G;
 use super::lock::Locked;
@@ -48,7 +50,7 @@ pub(crate) struct P {
     pub(crate) m: AtomicPtr<M>,
     /// The last M to change this P's status, for diagnostics.
     pub(crate) last_m: AtomicU64,
-    pub(crate) last_reason: AtomicU32,
+    pub(crate) last_reason: AtomicU8,
     /// When the status last changed, on the coarse monotonic clock (`coarse_now_ns`): it only
     /// has to say how long a P has been stuck, and a precise clock read on every transition
     /// would cost more than the transition.
@@ -81,7 +83,7 @@ impl P {
             status: StatusCell::new(),
             m: AtomicPtr::new(ptr::null_mut()),
             last_m: AtomicU64::new(0),
-            last_reason: AtomicU32::new(0),
+            last_reason: AtomicU8::new(0),
             status_since: AtomicI64::new(0),
             on_idle_list: AtomicBool::new(false),
             runq: RunQueue::new(),
@@ -105,7 +107,7 @@ impl P {
     pub(crate) fn note_transition(&self, from: PStatus, to: PStatus, m: u64, reason: Reason) {
         self.counters.transitions[from as usize][to as usize].fetch_add(1, Ordering::Relaxed);
         self.last_m.store(m, Ordering::Relaxed);
-        self.last_reason.store(reason as u32, Ordering::Relaxed);
+        self.last_reason.store(reason.into(), Ordering::Relaxed);
         self.status_since
             .store(super::coarse_now_ns(), Ordering::Relaxed);
     }
