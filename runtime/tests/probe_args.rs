@@ -278,6 +278,19 @@ fn check_invariants(ev: &[Event]) -> Ms {
         }
     }
 
+    // A request is reported once until the G honours it (or a stop-the-world ends).
+    let mut asked: BTreeSet<u64> = BTreeSet::new();
+    for e in ev {
+        match e.name {
+            "preempt_request" => assert!(asked.insert(e.arg("g")), "{e:?} again"),
+            "preempted" => {
+                asked.remove(&e.arg("g"));
+            }
+            "stw_end" => asked.clear(),
+            _ => {}
+        }
+    }
+
     check_idle_ownership(ev);
     check_locks(ev);
     check_syscalls(ev);
