@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use goro_probes::pstatus;
+use goro_probes::catalog::pstatus::PStatus;
 
 use crate::event::{Event, Input, LossKind, MAX_ARGS, arg_index, probe_index};
 
@@ -225,7 +225,7 @@ impl Sequencer {
             let mut start = 0;
             for i in 1..=evs.len() {
                 let fresh = evs.get(i).is_none_or(|e| {
-                    e.args[seq_at] == 1 && e.args[l.old] == u64::from(pstatus::DEAD)
+                    e.args[seq_at] == 1 && e.args[l.old] == u64::from(PStatus::Dead.code())
                 });
                 if fresh {
                     let mut group = evs[start..i].to_vec();
@@ -255,7 +255,7 @@ impl Sequencer {
                 }
                 // A fresh runtime in the same process numbers its Ps from 0 again, and each
                 // P's changes from 1, starting from `_Pdead`.
-                (Some(1), Some(_)) if old == pstatus::DEAD => {}
+                (Some(1), Some(_)) if old == PStatus::Dead.code() => {}
                 (Some(seq), Some(st)) if seq <= st.seq => {
                     self.stats.late += 1;
                     out(Input::Lost {
@@ -323,7 +323,11 @@ pub fn synthetic(ts_ns: u64, pid: u32, probe: u16, args: &[u64]) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use goro_probes::pstatus::{DEAD, GCSTOP, IDLE, RUNNING, SYSCALL};
+    const DEAD: u8 = PStatus::Dead.code();
+    const GCSTOP: u8 = PStatus::GcStop.code();
+    const IDLE: u8 = PStatus::Idle.code();
+    const RUNNING: u8 = PStatus::Running.code();
+    const SYSCALL: u8 = PStatus::Syscall.code();
 
     /// `p_status` as the catalog lays it out, with `seq` after its arguments: the tests
     /// exercise the seq check whether or not this catalog has `seq` yet.

@@ -173,7 +173,7 @@ pub struct BpfCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use goro_probes::{pstatus, reason};
+    use goro_probes::catalog::{pstatus::PStatus, reason::Reason};
 
     fn p_status(args: &[u64]) -> Event {
         let mut a = [0; MAX_ARGS];
@@ -193,14 +193,14 @@ mod tests {
     fn arguments_by_name_and_rendered_through_the_catalog() {
         let e = p_status(&[
             2,
-            u64::from(pstatus::IDLE),
-            u64::from(pstatus::RUNNING),
+            u64::from(PStatus::Idle.code()),
+            u64::from(PStatus::Running.code()),
             7,
-            u64::from(reason::ACQUIRE),
+            u64::from(Reason::Acquire.code()),
         ]);
         assert_eq!(e.name(), "p_status");
         assert_eq!(e.arg("p"), Some(2));
-        assert_eq!(e.arg("new"), Some(u64::from(pstatus::RUNNING)));
+        assert_eq!(e.arg("new"), Some(u64::from(PStatus::Running.code())));
         assert_eq!(e.arg("nonesuch"), None);
         let text = e.render_args();
         assert!(

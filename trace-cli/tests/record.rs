@@ -10,10 +10,6 @@ use std::time::Duration;
 use common::*;
 use trace_cli::event::Input;
 
-/// Changes after the stats snapshot, which is taken with the world stopped: the restart of
-/// that stop-the-world (one per P), and a P taken and given back while the runtime winds down.
-const SLACK: u64 = 3;
-
 fn summary_json(out: &std::process::Output) -> serde_json::Value {
     let line = stdout(out)
         .lines()
@@ -68,7 +64,7 @@ fn spawn_mode_records_every_transition_from_the_first() {
     assert_eq!(trace.losses(), Vec::<&Input>::new());
     assert!(trace.end.seq.clean());
     assert_eq!(trace.end.seq.events, s["events"].as_u64().unwrap());
-    assert_covers(&trace.transitions(pid, true), &stats, SLACK);
+    assert_exact(&trace.transitions(pid, true, &stats.seq), &stats);
     // The first event is the runtime's very first: start-up was not missed.
     let first = trace.inputs.iter().find_map(|i| match i {
         Input::Event(e) => Some(e.name()),
@@ -142,11 +138,8 @@ fn pid_mode_records_a_process_attached_before_it_starts_and_detaches() {
     );
     let trace = read_trace(&file);
     assert_eq!(trace.losses(), Vec::<&Input>::new());
-    assert_covers(
-        &trace.transitions(pid, true),
-        &parse_stats(&target_out),
-        SLACK,
-    );
+    let stats = parse_stats(&target_out);
+    assert_exact(&trace.transitions(pid, true, &stats.seq), &stats);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -196,16 +189,10 @@ fn binary_mode_records_processes_running_now_and_started_later() {
     let trace = read_trace(&file);
     assert!(trace.end.end.is_some());
     assert_eq!(trace.losses(), Vec::<&Input>::new());
-    assert_covers(
-        &trace.transitions(before_pid, true),
-        &parse_stats(&before_out),
-        SLACK,
-    );
-    assert_covers(
-        &trace.transitions(later_pid, true),
-        &parse_stats(&stdout(&later)),
-        SLACK,
-    );
+    let stats = parse_stats(&before_out);
+    assert_exact(&trace.transitions(before_pid, true, &stats.seq), &stats);
+    let stats = parse_stats(&stdout(&later));
+    assert_exact(&trace.transitions(later_pid, true, &stats.seq), &stats);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -131,12 +131,14 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
 }
 
 /// The P transition counts of a stats snapshot, one line per P and transition that happened:
-/// `stats P<id> <from> <to> <count>` with Go's status names. The snapshot is taken with the
-/// world stopped, so it counts every change up to that stop; the restart after it is not in it.
+/// `stats P<id> <from> <to> <count>` with Go's status names, and `stats P<id> seq <n>`, the
+/// sequence number of the P's last change counted. The snapshot is taken with the world
+/// stopped, so it counts every change up to that stop; the restart after it is not in it.
 pub fn transition_counts(st: &goro::Stats) -> String {
     const NAMES: [&str; 5] = ["_Pidle", "_Prunning", "_Psyscall", "_Pgcstop", "_Pdead"];
     let mut out = format!("stats procs {} stws {}\n", st.procs, st.stws);
     for p in &st.per_p {
+        out += &format!("stats P{} seq {}\n", p.id, p.seq);
         for (from, row) in p.transitions.iter().enumerate() {
             for (to, &n) in row.iter().enumerate() {
                 if n > 0 {

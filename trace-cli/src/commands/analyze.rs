@@ -146,8 +146,12 @@ fn lost_text(count: u64, why: &LossKind) -> String {
             got_old,
         } => format!(
             "P {p} (pid {pid}) changed from {} but was {}: status changes missing",
-            goro_probes::pstatus::name(*got_old).unwrap_or("?"),
-            goro_probes::pstatus::name(*expected_old).unwrap_or("?")
+            goro_probes::catalog::pstatus::PStatus::from_code(*got_old)
+                .map(|s| s.name())
+                .unwrap_or("?"),
+            goro_probes::catalog::pstatus::PStatus::from_code(*expected_old)
+                .map(|s| s.name())
+                .unwrap_or("?")
         ),
         LossKind::Late { pid, p, seq } => {
             format!("status change seq {seq} of P {p} (pid {pid}) arrived too late to order")

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use goro_probes::pstatus;
+use goro_probes::catalog::pstatus::PStatus;
 use trace_cli::event::Input;
 use trace_cli::source::file::{FileEnd, replay};
 
@@ -158,8 +158,15 @@ impl Held {
     }
 }
 
-/// `stats P<id> <from> <to> <count>` lines of template_race --stats.
+/// Transition counts per (P, from, to).
 pub type Counts = BTreeMap<(u32, u8, u8), u64>;
+
+/// What template_race --stats printed: the runtime's own transition counts, and each P's
+/// last sequence number counted.
+pub struct RtStats {
+    pub counts: Counts,
+    pub seq: BTreeMap<u32, u64>,
+}
 
 fn status_code(name: &str) -> u8 {
     goro_probes::catalog::pstatus::TABLE
@@ -167,18 +174,26 @@ fn status_code(name: &str) -> u8 {
         .unwrap_or_else(|| panic!("status {name}"))
 }
 
-pub fn parse_stats(out: &str) -> Counts {
-    let mut c = Counts::new();
+/// Parses `stats P<id> <from> <to> <count>` and `stats P<id> seq <n>` lines.
+pub fn parse_stats(out: &str) -> RtStats {
+    let mut st = RtStats {
+        counts: Counts::new(),
+        seq: BTreeMap::new(),
+    };
     for l in out.lines().filter(|l| l.starts_with("stats P")) {
         let f: Vec<&str> = l.split_whitespace().collect();
         let p: u32 = f[1][1..].parse().unwrap();
-        c.insert(
-            (p, status_code(f[2]), status_code(f[3])),
-            f[4].parse().unwrap(),
-        );
+        if f[2] == "seq" {
+            st.seq.insert(p, f[3].parse().unwrap());
+        } else {
+            st.counts.insert(
+                (p, status_code(f[2]), status_code(f[3])),
+                f[4].parse().unwrap(),
+            );
+        }
     }
-    assert!(!c.is_empty(), "no stats lines in {out:?}");
-    c
+    assert!(!st.counts.is_empty(), "no stats lines in {out:?}");
+    st
 }
 
 /// Everything a replay delivered.
@@ -201,69 +216,57 @@ impl Replayed {
             .collect()
     }
 
-    /// The transitions of process `pid` per P, checking on the way that each P's changes
-    /// are continuous (`old` = previous `new`) and, if `from_start`, start at `_Pdead`.
-    pub fn transitions(&self, pid: u32, from_start: bool) -> Counts {
+    /// The status changes of process `pid` per P, numbered up to `upto[p]`, checking on the
+    /// way that each P's changes are continuous (`old` = previous `new`, `seq` = previous + 1)
+    /// and, if `from_start`, start at `_Pdead` with seq 1.
+    pub fn transitions(&self, pid: u32, from_start: bool, upto: &BTreeMap<u32, u64>) -> Counts {
         let probe = trace_cli::event::probe_index("p_status").unwrap();
-        let mut last: BTreeMap<u32, u8> = BTreeMap::new();
+        let mut last: BTreeMap<u32, (u8, u64)> = BTreeMap::new();
         let mut c = Counts::new();
         for i in &self.inputs {
             let Input::Event(e) = i else { continue };
             if e.probe != probe || e.pid != pid {
                 continue;
             }
-            let (p, old, new) = (
+            let (p, old, new, seq) = (
                 e.arg("p").unwrap() as u32,
                 e.arg("old").unwrap() as u8,
                 e.arg("new").unwrap() as u8,
+                e.arg("seq").unwrap(),
             );
             match last.get(&p) {
-                Some(&prev) => assert_eq!(old, prev, "P{p}: {old} after {prev} (pid {pid})"),
+                Some(&(prev, pseq)) => {
+                    assert_eq!(old, prev, "P{p}: {old} after {prev} (pid {pid})");
+                    assert_eq!(seq, pseq + 1, "P{p}: seq {seq} after {pseq} (pid {pid})");
+                }
                 None if from_start => {
-                    assert_eq!(old, pstatus::DEAD, "P{p}'s first change starts at _Pdead")
+                    assert_eq!(old, PStatus::Dead.code(), "P{p} starts at _Pdead");
+                    assert_eq!(seq, 1, "P{p} starts at seq 1");
                 }
                 None => {}
             }
-            last.insert(p, new);
-            *c.entry((p, old, new)).or_default() += 1;
+            last.insert(p, (new, seq));
+            if upto.get(&p).is_some_and(|&u| seq <= u) {
+                *c.entry((p, old, new)).or_default() += 1;
+            }
+        }
+        for (p, u) in upto {
+            let (_, got) = last.get(p).copied().unwrap_or_default();
+            assert!(
+                got >= *u,
+                "P{p}: trace ends at seq {got}, the runtime counted to {u}"
+            );
         }
         c
     }
 }
 
-/// Every transition the runtime counted is in the trace; the trace has at most `slack` more
-/// per P (the changes after the snapshot).
-pub fn assert_covers(trace: &Counts, stats: &Counts, slack: u64) {
-    for (k, &n) in stats {
-        let got = trace.get(k).copied().unwrap_or(0);
-        assert!(
-            got >= n,
-            "P{} {}->{}: runtime counted {n}, trace has {got}",
-            k.0,
-            k.1,
-            k.2
-        );
-    }
-    let per_p = |c: &Counts| {
-        let mut m: BTreeMap<u32, u64> = BTreeMap::new();
-        for ((p, _, _), n) in c {
-            *m.entry(*p).or_default() += n;
-        }
-        m
-    };
-    let (t, s) = (per_p(trace), per_p(stats));
+/// The trace's changes up to the snapshot are exactly the ones the runtime counted.
+pub fn assert_exact(trace: &Counts, stats: &RtStats) {
     assert_eq!(
-        t.keys().collect::<Vec<_>>(),
-        s.keys().collect::<Vec<_>>(),
-        "the same Ps"
+        trace, &stats.counts,
+        "trace (left) vs the runtime's counts (right)"
     );
-    for (p, n) in &t {
-        let extra = n - s[p];
-        assert!(
-            extra <= slack,
-            "P{p}: {extra} more changes in the trace than counted"
-        );
-    }
 }
 
 /// Reads `len` bytes of process `pid`'s memory at the file offset `off` of its executable,
