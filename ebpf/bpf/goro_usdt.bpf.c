@@ -15,6 +15,9 @@
 
 struct pt_regs; /* opaque: register offsets come from the loader */
 
+/* x86_64's struct pt_regs is 21 registers of 8 bytes (arch/x86/include/asm/ptrace.h). */
+#define NREGS 21
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20); /* the loader sets the size (--ring-size) */
@@ -50,7 +53,23 @@ static __always_inline void count(__u32 idx)
 		*c += 1;
 }
 
-static __always_inline __u64 read_arg(struct pt_regs *ctx, const struct goro_arg_spec *a, int *err)
+/*
+ * The verifier rejects a ctx load at a variable offset, and a helper call per argument
+ * (bpf_probe_read_kernel) costs more than the rest of the handler. So the registers are copied
+ * once, by loads at constant offsets, into `regs`, which is then indexed.
+ */
+static __always_inline __u64 reg(const __u64 *regs, __u16 off, int *err)
+{
+	__u32 i = off >> 3;
+
+	if (i >= NREGS) {
+		*err = 1;
+		return 0;
+	}
+	return regs[i];
+}
+
+static __always_inline __u64 read_arg(const __u64 *regs, const struct goro_arg_spec *a, int *err)
 {
 	__u64 v = 0, addr = 0;
 	int bits;
@@ -60,17 +79,10 @@ static __always_inline __u64 read_arg(struct pt_regs *ctx, const struct goro_arg
 		v = (__u64)a->val;
 		break;
 	case GORO_ARG_REG:
-		/* The verifier rejects a ctx load at a variable offset; the helper is fine. */
-		if (bpf_probe_read_kernel(&v, sizeof(v), (void *)ctx + a->reg_off))
-			*err = 1;
-		v >>= a->shift & 63;
+		v = reg(regs, a->reg_off, err) >> (a->shift & 63);
 		break;
 	case GORO_ARG_MEM:
-		if (bpf_probe_read_kernel(&addr, sizeof(addr), (void *)ctx + a->reg_off)) {
-			*err = 1;
-			break;
-		}
-		addr += a->val;
+		addr = reg(regs, a->reg_off, err) + a->val;
 		/* Read exactly the argument's size: the bytes after it may be unmapped. */
 		switch (a->size) {
 		case 1: {
@@ -118,6 +130,7 @@ int goro_usdt(struct pt_regs *ctx)
 	struct goro_site_spec *spec;
 	struct goro_event *e;
 	__u64 pid_tgid, flags;
+	__u64 regs[NREGS];
 	int err = 0;
 	__u32 n;
 
@@ -138,13 +151,16 @@ int goro_usdt(struct pt_regs *ctx)
 	e->tid = (__u32)pid_tgid;
 	e->cpu = bpf_get_smp_processor_id();
 	e->probe = spec->probe;
+#pragma unroll
+	for (int i = 0; i < NREGS; i++)
+		regs[i] = ((const __u64 *)ctx)[i];
 	n = spec->nargs;
 	if (n > GORO_MAX_ARGS)
 		n = GORO_MAX_ARGS;
 	e->nargs = n;
 #pragma unroll
 	for (int i = 0; i < GORO_MAX_ARGS; i++)
-		e->args[i] = i < n ? read_arg(ctx, &spec->args[i], &err) : 0;
+		e->args[i] = i < n ? read_arg(regs, &spec->args[i], &err) : 0;
 	e->flags = err ? GORO_EVENT_READ_ERROR : 0;
 	if (err)
 		count(GORO_CNT_READ_ERROR);
