@@ -121,9 +121,12 @@ impl Sched {
             self.nmidlelocked.fetch_add(1, Ordering::SeqCst);
             self.checkdead(s);
         });
+        let tid = m.tid.load(Ordering::Relaxed) as u32;
+        super::probe::m_park(m.id, tid);
         let p = loop {
             m.park.sleep();
             if self.is_shutdown() {
+                super::probe::m_wake(m.id, tid, goro_probes::P_NONE);
                 return false;
             }
             let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
@@ -139,7 +142,9 @@ impl Sched {
         self.inner
             .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
         // SAFETY: a P handed over in nextp is alive and owned by the hand-off.
-        self.acquirep(m, unsafe { &*p });
+        let p = unsafe { &*p };
+        super::probe::m_wake(m.id, tid, p.id);
+        self.acquirep(m, p);
         true
     }
 
@@ -154,6 +159,7 @@ impl Sched {
         self.inner
             .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
         let p = self.releasep(m);
+        super::probe::startlockedm(p.id, m.id, lm.id, g.id.load(Ordering::Relaxed));
         lm.nextp.store(p as *const _ as *mut _, Ordering::Release);
         lm.park.wakeup();
         self.stopm(m, None);

@@ -88,8 +88,14 @@ impl Sched {
         if g.is_null() {
             return false;
         }
+        // A request still pending is not a new one: a stop-the-world re-asks every wait round
+        // (~100µs), and reporting each round would flood the tools during exactly the stall
+        // they diagnose. So the probe and the count fire once per request the G has not
+        // honoured yet: once per G per stop-the-world, once per sysmon request.
         // SAFETY: as above.
-        unsafe { (*g).preempt.store(true, Ordering::Release) };
+        if unsafe { (*g).preempt.swap(true, Ordering::AcqRel) } {
+            return true;
+        }
         // SAFETY: as above.
         let (gid, mid) = unsafe { ((*g).id.load(Ordering::Relaxed), (*m).id) };
         super::probe::preempt_request(gid, p.id, mid);
