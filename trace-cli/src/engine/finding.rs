@@ -5,6 +5,21 @@ use serde::Serialize;
 
 use super::input::{PStatus, Reason};
 
+/// Codes serialize as the catalog's names (Go's, for P statuses).
+fn status_name<S: serde::Serializer>(v: &Option<PStatus>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(v.name()),
+        None => s.serialize_none(),
+    }
+}
+
+fn reason_name<S: serde::Serializer>(v: &Option<Reason>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(v.name()),
+        None => s.serialize_none(),
+    }
+}
+
 /// Which detector found it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,7 +75,9 @@ pub enum Confidence {
 pub struct LastChange {
     /// The M that made it.
     pub m: Option<u64>,
+    #[serde(serialize_with = "reason_name")]
     pub reason: Option<Reason>,
+    #[serde(serialize_with = "status_name")]
     pub from: Option<PStatus>,
     pub seq: Option<u64>,
     /// How long before the finding.
@@ -115,6 +132,7 @@ pub struct Finding {
     /// The stuck P (`null` for `slow_stw`).
     pub p: Option<u32>,
     /// Its status, Go's name (`null` when unknown or for `slow_stw`).
+    #[serde(serialize_with = "status_name")]
     pub status: Option<PStatus>,
     /// Why (`null` for `slow_stw`).
     pub cause: Option<Cause>,

@@ -9,7 +9,7 @@
 //! are stamped with (the kernel's monotonic clock for BPF). Ticks must use that clock too.
 
 use goro_probes::catalog::{self, ArgType, ProbeDef};
-use serde::Serialize;
+pub use goro_probes::{Handoff, PStatus, Reason, StwReason, SyscallExitKind};
 
 use super::snapshot::Snapshot;
 
@@ -80,14 +80,34 @@ pub enum EventKind {
         m: Option<u64>,
         spinning: bool,
     },
+    /// A P given to a locked M (its `nextp`), whose G is runnable again.
+    StartLockedM {
+        p: u32,
+        /// The M giving it.
+        m: Option<u64>,
+        lockedm: u64,
+        g: Option<u64>,
+    },
+    PidlePut {
+        p: u32,
+        m: Option<u64>,
+        npidle: u32,
+    },
+    PidleGet {
+        p: u32,
+        m: Option<u64>,
+        npidle: u32,
+    },
     NewM {
         m: u64,
         creator: Option<u64>,
         creator_locked: bool,
         queued: bool,
-        /// The P the new M starts with, when the catalog carries it; else the engine takes it
-        /// from the `startm` that the same thread fired just before.
+        /// The P the new M starts with. With a catalog that does not carry it, the engine
+        /// takes it from the `startm` that the same thread fired just before.
         p: Option<u32>,
+        /// The template thread's own M.
+        template: bool,
     },
     NewMHandoff {
         m: u64,
@@ -171,6 +191,9 @@ impl EventKind {
             EventKind::StwEnd { .. } => "stw_end",
             EventKind::HandoffP { .. } => "handoff_p",
             EventKind::StartM { .. } => "startm",
+            EventKind::StartLockedM { .. } => "startlockedm",
+            EventKind::PidlePut { .. } => "pidle_put",
+            EventKind::PidleGet { .. } => "pidle_get",
             EventKind::NewM { .. } => "newm",
             EventKind::NewMHandoff { .. } => "newm_handoff",
             EventKind::TemplateStart { .. } => "template_start",
@@ -191,126 +214,12 @@ impl EventKind {
     }
 }
 
-/// Mirrors one code table of the catalog as an enum, its values taken from the catalog's
-/// constants so the two cannot drift; a test checks every catalog code has a variant.
-macro_rules! code_enum {
-    ($(#[$doc:meta])* $name:ident, $module:ident, { $($variant:ident = $konst:ident),* $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant),* }
-
-        impl $name {
-            /// Every variant, in code order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),*];
-
-            /// The variant for a raw code, if the catalog has it.
-            pub fn from_code(code: u64) -> Option<$name> {
-                $(if code == u64::from(catalog::$module::$konst) {
-                    return Some($name::$variant);
-                })*
-                None
-            }
-
-            /// The catalog's code.
-            pub fn code(self) -> u8 {
-                match self { $($name::$variant => catalog::$module::$konst),* }
-            }
-
-            /// The catalog's name (Go's name for P statuses).
-            pub fn name(self) -> &'static str {
-                catalog::$module::name(self.code()).unwrap_or("?")
-            }
-
-            /// The catalog's table this enum mirrors.
-            pub fn table() -> &'static catalog::CodeTable {
-                &catalog::$module::TABLE
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.name())
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-    };
-}
-
-code_enum!(
-    /// A P's status (Go's numbering and names).
-    PStatus, pstatus, {
-        Idle = IDLE,
-        Running = RUNNING,
-        Syscall = SYSCALL,
-        GcStop = GCSTOP,
-        Dead = DEAD,
-    }
-);
-
-code_enum!(
-    /// Why a P changed status.
-    Reason, reason, {
-        Init = INIT,
-        Acquire = ACQUIRE,
-        Release = RELEASE,
-        SyscallEnter = SYSCALL_ENTER,
-        SyscallExitFast = SYSCALL_EXIT_FAST,
-        Retake = RETAKE,
-        StwOwn = STW_OWN,
-        StwSyscall = STW_SYSCALL,
-        StwIdle = STW_IDLE,
-        StwSelf = STW_SELF,
-        HandoffGcstop = HANDOFF_GCSTOP,
-        SyscallGcwait = SYSCALL_GCWAIT,
-        ProcresizeIdle = PROCRESIZE_IDLE,
-        ProcresizeRun = PROCRESIZE_RUN,
-        ProcresizeDead = PROCRESIZE_DEAD,
-        StartWorld = START_WORLD,
-    }
-);
-
-code_enum!(
-    /// Why the world was stopped.
-    StwReason, stw_reason, {
-        User = USER,
-        ReadStats = READ_STATS,
-        SetProcs = SET_PROCS,
-    }
-);
-
-code_enum!(
-    /// What handoffp did with a P.
-    Handoff, handoff, {
-        StartMForWork = START_M_FOR_WORK,
-        StartMOtherWork = START_M_OTHER_WORK,
-        StartMSpinning = START_M_SPINNING,
-        GcStop = GCSTOP,
-        IdleList = IDLE_LIST,
-    }
-);
-
-code_enum!(
-    /// How a syscall ended.
-    SyscallExitKind, syscall_exit_kind, {
-        Fast = FAST,
-        FastIdleP = FAST_IDLE_P,
-        Slow = SLOW,
-    }
-);
-
-impl Handoff {
-    /// The decisions that give the P to an M (startm follows).
-    pub fn starts_m(self) -> bool {
-        matches!(
-            self,
-            Handoff::StartMForWork | Handoff::StartMOtherWork | Handoff::StartMSpinning
-        )
-    }
+/// The decisions of handoffp that give the P to an M (a `startm` follows).
+pub fn starts_m(h: Handoff) -> bool {
+    matches!(
+        h,
+        Handoff::StartMForWork | Handoff::StartMOtherWork | Handoff::StartMSpinning
+    )
 }
 
 /// A raw record the engine cannot take. Sources count these and go on.
@@ -471,19 +380,24 @@ impl Args<'_> {
         }
     }
 
-    fn code<T>(
-        &self,
-        name: &'static str,
-        table: &'static catalog::CodeTable,
-        from: fn(u64) -> Option<T>,
-    ) -> Result<T, DecodeError> {
+    fn code<T: catalog::CodeEnum>(&self, name: &'static str) -> Result<T, DecodeError> {
         let v = self.req(name)?;
-        from(v).ok_or(DecodeError::UnknownCode {
-            probe: self.def.name,
-            arg: name,
-            value: v,
-            table: table.name,
-        })
+        u8::try_from(v)
+            .ok()
+            .and_then(|c| T::try_from(c).ok())
+            .ok_or(DecodeError::UnknownCode {
+                probe: self.def.name,
+                arg: name,
+                value: v,
+                table: T::TABLE.name,
+            })
+    }
+
+    fn opt_flag(&self, name: &'static str) -> Result<bool, DecodeError> {
+        match self.opt(name)? {
+            None => Ok(false),
+            Some(_) => self.flag(name),
+        }
     }
 }
 
@@ -497,15 +411,15 @@ fn decode_def(
     let kind = match def.name {
         "p_status" => EventKind::PStatus {
             p: a.u32("p")?,
-            old: a.code("old", PStatus::table(), PStatus::from_code)?,
-            new: a.code("new", PStatus::table(), PStatus::from_code)?,
+            old: a.code("old")?,
+            new: a.code("new")?,
             m: a.id("m")?,
-            reason: a.code("reason", Reason::table(), Reason::from_code)?,
+            reason: a.code("reason")?,
             seq: a.opt("seq")?,
         },
         "stw_begin" => EventKind::StwBegin {
             id: a.req("id")?,
-            reason: a.code("reason", StwReason::table(), StwReason::from_code)?,
+            reason: a.code("reason")?,
             nprocs: a.u32("nprocs")?,
             stopwait: a.u32("stopwait")?,
         },
@@ -521,7 +435,7 @@ fn decode_def(
         "handoff_p" => EventKind::HandoffP {
             p: a.u32("p")?,
             m: a.id("m")?,
-            decision: a.code("decision", Handoff::table(), Handoff::from_code)?,
+            decision: a.code("decision")?,
         },
         "startm" => EventKind::StartM {
             p: a.p("p")?,
@@ -534,6 +448,23 @@ fn decode_def(
             creator_locked: a.flag("creator_locked")?,
             queued: a.flag("queued")?,
             p: a.opt_p("p")?,
+            template: a.opt_flag("template")?,
+        },
+        "startlockedm" => EventKind::StartLockedM {
+            p: a.u32("p")?,
+            m: a.id("m")?,
+            lockedm: a.req("lockedm")?,
+            g: a.id("g")?,
+        },
+        "pidle_put" => EventKind::PidlePut {
+            p: a.u32("p")?,
+            m: a.id("m")?,
+            npidle: a.u32("npidle")?,
+        },
+        "pidle_get" => EventKind::PidleGet {
+            p: a.u32("p")?,
+            m: a.id("m")?,
+            npidle: a.u32("npidle")?,
         },
         "newm_handoff" => EventKind::NewMHandoff {
             m: a.req("m")?,
@@ -596,7 +527,7 @@ fn decode_def(
             g: a.id("g")?,
             p: a.p("p")?,
             m: a.id("m")?,
-            kind: a.code("kind", SyscallExitKind::table(), SyscallExitKind::from_code)?,
+            kind: a.code("kind")?,
         },
         "procresize" => EventKind::ProcResize {
             old: a.u32("old")?,
@@ -614,56 +545,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_catalog_code_has_a_variant_and_back() {
-        fn check<T: Copy + PartialEq + std::fmt::Debug>(
-            table: &catalog::CodeTable,
-            all: &[T],
-            from: fn(u64) -> Option<T>,
-            code: fn(T) -> u8,
-        ) {
-            assert_eq!(table.codes.len(), all.len(), "{}", table.name);
-            for c in table.codes {
-                let v = from(u64::from(c.value)).unwrap_or_else(|| panic!("{}", c.name));
-                assert_eq!(code(v), c.value);
-            }
-            assert_eq!(from(table.codes.len() as u64), None);
-        }
-        check(
-            PStatus::table(),
-            PStatus::ALL,
-            PStatus::from_code,
-            PStatus::code,
-        );
-        check(Reason::table(), Reason::ALL, Reason::from_code, Reason::code);
-        check(
-            StwReason::table(),
-            StwReason::ALL,
-            StwReason::from_code,
-            StwReason::code,
-        );
-        check(
-            Handoff::table(),
-            Handoff::ALL,
-            Handoff::from_code,
-            Handoff::code,
-        );
-        check(
-            SyscallExitKind::table(),
-            SyscallExitKind::ALL,
-            SyscallExitKind::from_code,
-            SyscallExitKind::code,
-        );
-        assert_eq!(PStatus::Idle.name(), "_Pidle");
-    }
-
-    #[test]
     fn every_catalog_probe_decodes_from_zeroed_arguments_or_says_why() {
         for (i, def) in catalog::CATALOG.iter().enumerate() {
             // Zero is a valid value for every argument kind (codes start at 0), except that
             // required M ids decode to 0 too: decoding must succeed for every probe.
             let args = vec![0u64; def.args.len()];
-            let ev = decode_positional(5, 7, i, &args)
-                .unwrap_or_else(|e| panic!("{}: {e}", def.name));
+            let ev =
+                decode_positional(5, 7, i, &args).unwrap_or_else(|e| panic!("{}: {e}", def.name));
             assert_eq!(ev.kind.probe(), def.name);
             assert_eq!((ev.ts_ns, ev.tid), (5, 7));
         }
@@ -692,7 +580,10 @@ mod tests {
                 reason,
                 seq,
             } => {
-                assert_eq!((p, old, new, m, reason), (2, PStatus::Running, PStatus::Idle, Some(9), Reason::Release));
+                assert_eq!(
+                    (p, old, new, m, reason),
+                    (2, PStatus::Running, PStatus::Idle, Some(9), Reason::Release)
+                );
                 let has_seq = catalog::find("p_status")
                     .unwrap()
                     .args

@@ -31,7 +31,11 @@ fn m_name(m: Option<u64>) -> String {
 pub fn describe(kind: &EventKind) -> String {
     match *kind {
         EventKind::PStatus {
-            p, old, new, reason, ..
+            p,
+            old,
+            new,
+            reason,
+            ..
         } => format!("P{p} {}→{} ({})", old.name(), new.name(), reason.name()),
         EventKind::StwBegin { id, reason, .. } => {
             format!("stw_begin #{id} ({}): gcwaiting", reason.name())
@@ -41,11 +45,21 @@ pub fn describe(kind: &EventKind) -> String {
         EventKind::StwEnd { id } => format!("stw #{id} ends"),
         EventKind::HandoffP { p, decision, .. } => format!("handoffp P{p}: {}", decision.name()),
         EventKind::StartM { p, m, .. } => format!("startm {} → {}", p_name(p), m_name(m)),
+        EventKind::StartLockedM { p, lockedm, .. } => {
+            format!("startlockedm P{p} → locked M{lockedm}")
+        }
+        EventKind::PidlePut { p, .. } => format!("P{p} onto idle list"),
+        EventKind::PidleGet { p, .. } => format!("P{p} off idle list"),
         EventKind::NewM {
-            m, queued, p, ..
+            m,
+            queued,
+            p,
+            template,
+            ..
         } => format!(
-            "newm M{m}{}{}",
+            "newm M{m}{}{}{}",
             p.map(|p| format!(" (P{p})")).unwrap_or_default(),
+            if template { " (template thread)" } else { "" },
             if queued { ": locked, queue it" } else { "" }
         ),
         EventKind::NewMHandoff { m, list_len } => {
@@ -147,6 +161,7 @@ pub fn chain(model: &Model, stw: &Stw, id: u32, cause: Cause) -> Vec<ChainEvent>
                     | EventKind::MWake { .. }
                     | EventKind::MExit { .. }
                     | EventKind::StartM { .. }
+                    | EventKind::StartLockedM { .. }
             ) {
                 add(r);
             }

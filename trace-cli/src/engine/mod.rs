@@ -24,6 +24,8 @@ pub mod model;
 mod reorder;
 pub mod snapshot;
 pub mod summary;
+#[doc(hidden)]
+pub mod synth;
 
 pub use finding::{Cause, Confidence, Finding, Kind};
 pub use input::{DecodeError, Event, EventKind, Input, decode, decode_positional};
@@ -101,6 +103,11 @@ impl Engine {
         &self.model
     }
 
+    /// Events held back for reordering (bounded by the window's worth of events).
+    pub fn buffered(&self) -> usize {
+        self.reorder.len()
+    }
+
     /// Feeds one input; returns the findings it produced.
     pub fn feed(&mut self, input: Input) -> Vec<Finding> {
         let mut out = Vec::new();
@@ -165,9 +172,13 @@ impl Engine {
                     self.stws += u64::from(a.stw_begun);
                     if let Some((id, reason, ns)) = a.stopped {
                         self.time_to_stop.record(ns);
-                        if let Some(f) =
-                            detect::slow_stw::check(id, reason, ns, self.config.slow_stw_ns, ev.ts_ns)
-                        {
+                        if let Some(f) = detect::slow_stw::check(
+                            id,
+                            reason,
+                            ns,
+                            self.config.slow_stw_ns,
+                            ev.ts_ns,
+                        ) {
                             self.slow += 1;
                             out.push(f);
                         }

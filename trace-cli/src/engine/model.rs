@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use super::input::{Event, EventKind, Handoff, PStatus, Reason, StwReason};
+use super::input::{Event, EventKind, Handoff, PStatus, Reason, StwReason, starts_m};
 use super::snapshot::Snapshot;
 
 /// Events kept per P and per M, for the chain of a finding. Enough for the hand-off story of
@@ -246,7 +246,11 @@ impl Model {
     /// The M whose thread fired `ev`, if known.
     fn actor(&self, ev: &Event) -> Option<u64> {
         let from_arg = match ev.kind {
-            EventKind::PStatus { m, .. } | EventKind::HandoffP { m, .. } => m,
+            EventKind::PStatus { m, .. }
+            | EventKind::HandoffP { m, .. }
+            | EventKind::StartLockedM { m, .. }
+            | EventKind::PidlePut { m, .. }
+            | EventKind::PidleGet { m, .. } => m,
             EventKind::NewM { creator, .. } => creator,
             EventKind::TemplateStart { m } | EventKind::TemplateRunning { m, .. } => m,
             EventKind::MStart { m, .. }
@@ -277,6 +281,7 @@ impl Model {
             | EventKind::UnlockOsThread { m, .. }
             | EventKind::TemplateStart { m: Some(m) }
             | EventKind::HandoffP { m: Some(m), .. }
+            | EventKind::StartLockedM { m: Some(m), .. }
             | EventKind::NewM {
                 creator: Some(m), ..
             }
@@ -312,14 +317,30 @@ impl Model {
                 out.stw_begun = true;
                 self.nprocs = Some(nprocs);
                 self.last_stw_id = Some(id);
+                // The stopper fires `stw_begin` after stopping its own, the idle and the syscall
+                // Ps (and a running P may have stopped itself just before): count them.
+                let stopped = self
+                    .ps
+                    .iter()
+                    .filter(|p| p.status == Some(PStatus::GcStop))
+                    .map(|p| p.id)
+                    .collect();
+                let stopper = self
+                    .ps
+                    .iter()
+                    .filter(|p| p.status == Some(PStatus::GcStop))
+                    .filter_map(|p| p.last)
+                    .find(|c| c.reason == Some(Reason::StwOwn))
+                    .and_then(|c| c.m);
                 self.stw = Some(Stw {
+                    stopped,
                     id,
                     reason: Some(reason),
                     start_ns: Some(ts),
                     first_seen_ns: ts,
                     nprocs: Some(nprocs),
                     stopwait_at_start: Some(stopwait),
-                    stopper: rec.actor,
+                    stopper: rec.actor.or(stopper),
                     begin_event: Some(rec),
                     ..Stw::default()
                 });
@@ -367,7 +388,7 @@ impl Model {
                 ps.handoff = Some((m, decision));
                 match decision {
                     Handoff::IdleList => ps.on_idle_list = Some(true),
-                    d if d.starts_m() => ps.on_idle_list = Some(false),
+                    d if starts_m(d) => ps.on_idle_list = Some(false),
                     _ => {}
                 }
                 if let Some(m) = m {
@@ -398,16 +419,49 @@ impl Model {
                     self.m_mut(a).history.push(rec);
                 }
             }
+            EventKind::StartLockedM { p, m, lockedm, g } => {
+                let ps = self.p_mut(p);
+                ps.history.push(rec);
+                ps.on_idle_list = Some(false);
+                ps.handed_to = Some(lockedm);
+                ps.handed_at_ns = Some(ts);
+                let lm = self.m_mut(lockedm);
+                lm.next_p = Some(p);
+                lm.woken_ns = Some(ts);
+                if g.is_some() {
+                    lm.locked_g = g;
+                }
+                lm.history.push(rec);
+                if let Some(m) = m {
+                    self.m_mut(m).history.push(rec);
+                }
+            }
+            EventKind::PidlePut { p, .. } => {
+                let ps = self.p_mut(p);
+                ps.on_idle_list = Some(true);
+                ps.handed_to = None;
+                ps.history.push(rec);
+            }
+            EventKind::PidleGet { p, .. } => {
+                let ps = self.p_mut(p);
+                ps.on_idle_list = Some(false);
+                ps.history.push(rec);
+            }
             EventKind::NewM {
                 m,
                 creator,
                 queued,
                 p,
+                template,
                 ..
             } => {
                 let pending = self.pending_startm.remove(&ev.tid);
                 let next_p = p.or(pending);
+                if template {
+                    self.template.m = Some(m);
+                }
                 let ms = self.m_mut(m);
+                ms.is_template = template;
                 ms.started = Some(false);
                 ms.parked = Some(false);
                 ms.created_ns = Some(ts);
@@ -667,10 +721,7 @@ impl Model {
         // Stop-the-world bookkeeping.
         let ends_stw = matches!(
             reason,
-            Reason::StartWorld
-                | Reason::ProcresizeIdle
-                | Reason::ProcresizeRun
-                | Reason::ProcresizeDead
+            Reason::ProcresizeIdle | Reason::ProcresizeRun | Reason::ProcresizeDead
         );
         if let Some(stw) = &mut self.stw {
             if ends_stw {
@@ -729,11 +780,10 @@ impl Model {
             ps.next_seq = p.seq.map(|s| s + 1);
             ps.status_epoch = epoch;
         }
-        let curg: HashMap<u64, u64> = s
-            .ms
-            .iter()
-            .filter_map(|m| m.curg.map(|g| (m.id, g)))
-            .collect();
+        let curg: HashMap<u64, u64> =
+            s.ms.iter()
+                .filter_map(|m| m.curg.map(|g| (m.id, g)))
+                .collect();
         for ps in &mut self.ps {
             if ps.status == Some(PStatus::Running) {
                 ps.curg = ps.owner.and_then(|m| curg.get(&m).copied());
@@ -765,12 +815,11 @@ impl Model {
         }
         self.nprocs = Some(s.nprocs);
         let t = &s.template;
-        let queued: Vec<u64> = s
-            .ms
-            .iter()
-            .filter(|m| m.queued_for_template && !m.started && !m.exited)
-            .map(|m| m.id)
-            .collect();
+        let queued: Vec<u64> =
+            s.ms.iter()
+                .filter(|m| m.queued_for_template && !m.started && !m.exited)
+                .map(|m| m.id)
+                .collect();
         self.template = Template {
             flag: Some(t.flag),
             flag_by: t.flag_by,

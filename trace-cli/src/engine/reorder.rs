@@ -70,7 +70,9 @@ pub struct Reorder {
 fn pseq(item: &Item) -> Option<(u32, u64)> {
     match item {
         Item::Event(Event {
-            kind: EventKind::PStatus { p, seq: Some(s), .. },
+            kind: EventKind::PStatus {
+                p, seq: Some(s), ..
+            },
             ..
         }) => Some((*p, *s)),
         _ => None,
@@ -132,12 +134,16 @@ impl Reorder {
     pub fn pop(&mut self, flush: bool) -> Option<Item> {
         let limit = if flush { u64::MAX } else { self.horizon() };
         loop {
-            if let Some(ev) = self.pop_stash(limit, flush) {
-                return Some(self.release(ev));
+            if let Some(i) = self.stash_ready() {
+                let item = self.stash.swap_remove(i).2;
+                return Some(self.release(item));
             }
-            let top = self.heap.peek()?;
-            if top.0.ts > limit {
-                return None;
+            let due = self.heap.peek().is_some_and(|top| top.0.ts <= limit);
+            if !due {
+                // Nothing else can arrive in time: give up on the oldest gap, if it waited long
+                // enough for its predecessor.
+                let item = self.give_up(limit, flush)?;
+                return Some(self.release(item));
             }
             let Reverse(k) = self.heap.pop().expect("peeked");
             if let Some((p, seq)) = pseq(&k.ev)
@@ -162,28 +168,26 @@ impl Reorder {
         item
     }
 
-    /// A stashed change that is now next for its P, or one that has waited long enough that
-    /// its predecessor is taken as lost.
-    fn pop_stash(&mut self, limit: u64, flush: bool) -> Option<Item> {
+    /// A stashed change that is now next for its P.
+    fn stash_ready(&self) -> Option<usize> {
         if self.stash.is_empty() {
             return None;
         }
-        let ready = self
-            .stash
+        self.stash
             .iter()
-            .position(|(p, seq, _)| self.expected.get(p) == Some(seq));
-        if let Some(i) = ready {
-            return Some(self.stash.swap_remove(i).2);
-        }
-        // Give up on the oldest gap: its predecessor has had a whole extra window to arrive.
+            .position(|(p, seq, _)| self.expected.get(p) == Some(seq))
+    }
+
+    /// The smallest-seq change of the P whose gap is oldest, once its predecessor has had a
+    /// whole extra window to arrive (or at a flush).
+    fn give_up(&mut self, limit: u64, flush: bool) -> Option<Item> {
         let give_up = limit.saturating_sub(self.window_ns);
         let (i, _) = self
             .stash
             .iter()
             .enumerate()
             .filter(|(_, (_, _, item))| flush || ts(item, u64::MAX) <= give_up)
-            .min_by_key(|(_, (p, seq, _))| (*p, *seq))?;
-        // Release the smallest seq of that P first.
+            .min_by_key(|(_, (_, _, item))| ts(item, u64::MAX))?;
         let p = self.stash[i].0;
         let (j, _) = self
             .stash
@@ -227,7 +231,10 @@ mod tests {
         let mut r = Reorder::new(10);
         r.push(ps(5, 0, 1));
         r.push(ps(3, 1, 1));
-        assert!(r.pop(false).is_none(), "nothing is older than the window yet");
+        assert!(
+            r.pop(false).is_none(),
+            "nothing is older than the window yet"
+        );
         r.advance(16);
         assert_eq!(drain(&mut r, false), vec![(3, 1), (5, 1)]);
     }
@@ -253,7 +260,11 @@ mod tests {
         r.advance(15);
         assert_eq!(drain(&mut r, false), vec![(1, 1)], "seq 3 waits for seq 2");
         r.advance(25);
-        assert_eq!(drain(&mut r, false), vec![(2, 3)], "then goes on with a gap");
+        assert_eq!(
+            drain(&mut r, false),
+            vec![(2, 3)],
+            "then goes on with a gap"
+        );
         assert_eq!(r.len(), 0);
     }
 

@@ -146,7 +146,11 @@ mod tests {
             last = b;
             assert!(b < BUCKETS);
             assert!(bucket_high(b) >= v, "{v}: high {}", bucket_high(b));
-            assert!(bucket_high(b) - v <= v / 16 + 1, "{v}: high {}", bucket_high(b));
+            assert!(
+                bucket_high(b) - v <= v / 16 + 1,
+                "{v}: high {}",
+                bucket_high(b)
+            );
         }
     }
 

@@ -12,7 +12,7 @@
 use crate::engine::finding::{
     Cause, Confidence, Finding, HandedTo, Kind, LastChange, TemplateInfo,
 };
-use crate::engine::input::PStatus;
+use crate::engine::input::{PStatus, starts_m};
 use crate::engine::interleaving;
 use crate::engine::model::{Model, PState, Stw};
 
@@ -28,10 +28,7 @@ pub fn check(model: &mut Model, now: u64, timeout_ns: u64, out: &mut Vec<Finding
     if stw.uncertain || stw.waited_ns(now) <= timeout_ns {
         return;
     }
-    let nprocs = stw
-        .nprocs
-        .or(model.nprocs)
-        .unwrap_or(model.ps.len() as u32);
+    let nprocs = stw.nprocs.or(model.nprocs).unwrap_or(model.ps.len() as u32);
     // Ps not stopped whose status is certain; Ps that may or may not be stopped.
     let mut sure = Vec::new();
     let mut doubtful = Vec::new();
@@ -73,14 +70,40 @@ fn m_name(m: Option<u64>) -> String {
     m.map_or("an unknown M".to_owned(), |m| format!("M{m}"))
 }
 
-/// Why P `id` blocks `stw`, from what the model saw.
+/// Why P `id` blocks `stw`. A P whose status may be stale (events lost since its last
+/// change, or its status inferred from the stop's count) gets cause `unknown`: what was last
+/// seen is told, not concluded from.
 pub fn diagnose(model: &Model, stw: &Stw, id: u32, certain: bool, now: u64) -> Diagnosis {
+    let seen = diagnose_seen(model, stw, id, now);
+    let stale = model.p(id).is_some_and(|p| p.loss_since_change(model));
+    if (certain && !stale) || seen.cause == Cause::Unknown {
+        return Diagnosis {
+            confidence: if certain && !stale {
+                seen.confidence
+            } else {
+                Confidence::Low
+            },
+            ..seen
+        };
+    }
+    Diagnosis {
+        cause: Cause::Unknown,
+        confidence: Confidence::Low,
+        explanation: format!(
+            "Events were lost after P{id}'s last change, so its status may be stale and the              cause cannot be shown. Last seen: {}",
+            seen.explanation
+        ),
+    }
+}
+
+/// The diagnosis from what the model saw, taking it as current.
+fn diagnose_seen(model: &Model, stw: &Stw, id: u32, now: u64) -> Diagnosis {
     let unknown_p = PState {
         id,
         ..PState::default()
     };
     let p = model.p(id).unwrap_or(&unknown_p);
-    let low = !certain || p.history_gap || p.loss_since_change(model);
+    let low = p.history_gap;
     let status_for = p
         .since_ns
         .map(|s| format!(" for {:.1} ms", ms(now.saturating_sub(s))))
@@ -106,8 +129,6 @@ pub fn diagnose(model: &Model, stw: &Stw, id: u32, certain: bool, now: u64) -> D
     };
     let gap_note = if p.history_gap {
         " Its history has a gap (lost events), so how it got there is not known."
-    } else if p.loss_since_change(model) {
-        " Events were lost after its last change, so its status may be stale."
     } else {
         ""
     };
@@ -136,7 +157,7 @@ pub fn diagnose(model: &Model, stw: &Stw, id: u32, certain: bool, now: u64) -> D
         PStatus::Idle => {
             let Some(hm) = p.handed_to else {
                 let where_ = match (p.handoff, p.on_idle_list) {
-                    (Some((m, h)), _) if h.starts_m() => format!(
+                    (Some((m, h)), _) if starts_m(h) => format!(
                         " {} handed it off ({}) but the M that was to take it was not seen.",
                         m_name(m),
                         h.name()
@@ -144,8 +165,7 @@ pub fn diagnose(model: &Model, stw: &Stw, id: u32, certain: bool, now: u64) -> D
                     (_, Some(true)) => {
                         " It is on the idle list, yet the stopper did not take it.".to_owned()
                     }
-                    _ => " It is on no idle list and was handed to no M the engine saw."
-                        .to_owned(),
+                    _ => " It is on no idle list and was handed to no M the engine saw.".to_owned(),
                 };
                 return d(Cause::Unknown, format!("{head}{where_}"));
             };
@@ -158,13 +178,17 @@ pub fn diagnose(model: &Model, stw: &Stw, id: u32, certain: bool, now: u64) -> D
             if m.exited {
                 return d(
                     Cause::Unknown,
-                    format!("{head} It was handed to M{hm}, whose thread exited without taking it."),
+                    format!(
+                        "{head} It was handed to M{hm}, whose thread exited without taking it."
+                    ),
                 );
             }
             let t = &model.template;
             match m.started {
-                Some(false) if m.queued_for_template && !m.spawned_by_template
-                    && t.running != Some(true) =>
+                Some(false)
+                    if m.queued_for_template
+                        && !m.spawned_by_template
+                        && t.running != Some(true) =>
                 {
                     let flag = match (t.flag_by, t.flag_ns) {
                         (Some(by), Some(at)) => format!(
@@ -230,9 +254,7 @@ pub fn diagnose(model: &Model, stw: &Stw, id: u32, certain: bool, now: u64) -> D
             }
         }
         PStatus::Running => {
-            let g = p
-                .curg
-                .map_or("its G".to_owned(), |g| format!("G{g}"));
+            let g = p.curg.map_or("its G".to_owned(), |g| format!("G{g}"));
             let since_stw = stw
                 .start_ns
                 .map(|s| format!(" {:.1} ms ago", ms(now.saturating_sub(s))))
@@ -334,7 +356,9 @@ fn finding(model: &Model, stw: &Stw, id: u32, certain: bool, nprocs: u32, now: u
         stw_id: stw.id,
         stw_reason: stw.reason.map(|r| r.name()),
         waiting_ms: ms(stw.waited_ns(now)),
-        status_for_ms: p.and_then(|p| p.since_ns).map(|s| ms(now.saturating_sub(s))),
+        status_for_ms: p
+            .and_then(|p| p.since_ns)
+            .map(|s| ms(now.saturating_sub(s))),
         last_change: p.and_then(|p| p.last).map(|c| LastChange {
             m: c.m,
             reason: c.reason,
@@ -344,8 +368,7 @@ fn finding(model: &Model, stw: &Stw, id: u32, certain: bool, nprocs: u32, now: u
         }),
         handed_to,
         owner_m: p.and_then(|p| p.owner),
-        g: p
-            .filter(|p| p.status == Some(PStatus::Running))
+        g: p.filter(|p| p.status == Some(PStatus::Running))
             .and_then(|p| p.curg),
         template,
         stopped_ps: stw.stopped.iter().copied().collect(),
