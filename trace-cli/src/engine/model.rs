@@ -8,6 +8,7 @@
 //! until a `stw_wait` proves it is still waiting.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::input::{Event, EventKind, Handoff, PStatus, Reason, StwReason, starts_m};
 use super::snapshot::Snapshot;
@@ -18,6 +19,35 @@ use super::snapshot::Snapshot;
 pub const HISTORY: usize = 24;
 /// Exited Ms kept (for chains that name them) before the oldest are forgotten.
 const EXITED_KEPT: usize = 256;
+
+/// A hasher for small integer ids (M ids, thread ids): one multiply, as FxHash does. The
+/// keys come from the traced runtime's counters, not from an adversary, and the default
+/// SipHash was a tenth of the engine's time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// A map keyed by ids.
+pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// An event as the model applied it: with its arrival number (a total order for ties) and
 /// the M that performed it, when known.
@@ -188,15 +218,15 @@ pub struct Applied {
 #[derive(Clone, Debug, Default)]
 pub struct Model {
     pub ps: Vec<PState>,
-    pub ms: HashMap<u64, MState>,
-    pub tid_to_m: HashMap<u32, u64>,
+    pub ms: IdMap<u64, MState>,
+    pub tid_to_m: IdMap<u32, u64>,
     /// The current number of Ps.
     pub nprocs: Option<u32>,
     pub stw: Option<Stw>,
     pub last_stw_id: Option<u64>,
     pub template: Template,
     /// A `startm` with no M, per thread: the next `newm` on that thread starts with this P.
-    pending_startm: HashMap<u32, u32>,
+    pending_startm: IdMap<u32, u32>,
     exited: VecDeque<u64>,
     /// Bumped by every loss.
     pub loss_epoch: u64,

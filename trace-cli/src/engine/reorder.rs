@@ -11,9 +11,10 @@
 //!   anyway and the model records a gap.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, VecDeque};
 
 use super::input::{Event, EventKind};
+use super::model::IdMap;
 
 /// What flows through the buffer: events, and the points where the source lost some.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +54,9 @@ impl Ord for Keyed {
 #[derive(Debug)]
 pub struct Reorder {
     window_ns: u64,
+    /// Items that arrived in order (the common case): sorted, appended and popped in O(1).
+    run: VecDeque<Keyed>,
+    /// Items that arrived before something stamped later than them.
     heap: BinaryHeap<Reverse<Keyed>>,
     arrival: u64,
     /// The latest time known to have passed (largest event timestamp or tick).
@@ -60,7 +64,7 @@ pub struct Reorder {
     /// Timestamp of the last event released.
     released: u64,
     /// Per P, the `seq` the next released change should carry.
-    expected: HashMap<u32, u64>,
+    expected: IdMap<u32, u64>,
     /// Changes waiting for an earlier one of their P: (p, seq, event).
     stash: Vec<(u32, u64, Item)>,
     /// Events that arrived after events stamped later than them had been released.
@@ -90,11 +94,12 @@ impl Reorder {
     pub fn new(window_ns: u64) -> Reorder {
         Reorder {
             window_ns,
+            run: VecDeque::new(),
             heap: BinaryHeap::new(),
             arrival: 0,
             watermark: 0,
             released: 0,
-            expected: HashMap::new(),
+            expected: IdMap::default(),
             stash: Vec::new(),
             late: 0,
         }
@@ -108,11 +113,29 @@ impl Reorder {
             self.watermark = self.watermark.max(ev.ts_ns);
         }
         self.arrival += 1;
-        self.heap.push(Reverse(Keyed {
+        let k = Keyed {
             ts: ts(&item, self.watermark),
             arrival: self.arrival,
             ev: item,
-        }));
+        };
+        if self.run.back().is_none_or(|b| b.ts <= k.ts) {
+            self.run.push_back(k);
+        } else {
+            self.heap.push(Reverse(k));
+        }
+    }
+
+    /// Which buffer holds the earliest item, if any is due by `limit`.
+    fn due(&self, limit: u64) -> Option<bool> {
+        let run = self.run.front().map(|k| (k.ts, k.arrival));
+        let heap = self.heap.peek().map(|k| (k.0.ts, k.0.arrival));
+        let (from_run, first) = match (run, heap) {
+            (Some(r), Some(h)) => (r < h, r.min(h)),
+            (Some(r), None) => (true, r),
+            (None, Some(h)) => (false, h),
+            (None, None) => return None,
+        };
+        (first.0 <= limit).then_some(from_run)
     }
 
     /// Time passed to `now` with nothing else to deliver before it.
@@ -127,7 +150,7 @@ impl Reorder {
 
     /// Events buffered.
     pub fn len(&self) -> usize {
-        self.heap.len() + self.stash.len()
+        self.run.len() + self.heap.len() + self.stash.len()
     }
 
     /// The next event that can be released, in order. `flush`: release everything.
@@ -138,14 +161,17 @@ impl Reorder {
                 let item = self.stash.swap_remove(i).2;
                 return Some(self.release(item));
             }
-            let due = self.heap.peek().is_some_and(|top| top.0.ts <= limit);
-            if !due {
+            let Some(from_run) = self.due(limit) else {
                 // Nothing else can arrive in time: give up on the oldest gap, if it waited long
                 // enough for its predecessor.
                 let item = self.give_up(limit, flush)?;
                 return Some(self.release(item));
-            }
-            let Reverse(k) = self.heap.pop().expect("peeked");
+            };
+            let k = if from_run {
+                self.run.pop_front().expect("due")
+            } else {
+                self.heap.pop().expect("due").0
+            };
             if let Some((p, seq)) = pseq(&k.ev)
                 && let Some(&want) = self.expected.get(&p)
                 && seq > want

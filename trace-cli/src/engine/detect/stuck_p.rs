@@ -339,7 +339,7 @@ fn finding(model: &Model, stw: &Stw, id: u32, certain: bool, nprocs: u32, now: u
         }
     });
     let t = &model.template;
-    let template = (t.flag.is_some() || t.running.is_some()).then(|| TemplateInfo {
+    let template = (t.flag.is_some() || t.running.is_some()).then_some(TemplateInfo {
         flag: t.flag,
         flag_set_by: t.flag_by,
         running: t.running,
