@@ -124,6 +124,14 @@ pub struct ChainEvent {
     pub what: String,
 }
 
+/// What a thread of the chain did in the story.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ThreadRole {
+    /// As in [`ChainEvent::thread`].
+    pub thread: String,
+    pub role: String,
+}
+
 /// See the module documentation. The JSON has at least `kind`, `p`, `status`, `cause`,
 /// `stw_reason`, `waiting_ms`, and the chain of events.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -159,6 +167,8 @@ pub struct Finding {
     pub explanation: String,
     /// The events that led to it, in time order.
     pub chain: Vec<ChainEvent>,
+    /// The part each thread of the chain played.
+    pub threads: Vec<ThreadRole>,
     /// When it was found (engine clock).
     pub at_ns: u64,
 }

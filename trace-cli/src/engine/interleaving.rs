@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::finding::{Cause, ChainEvent, Finding, Kind};
+use super::finding::{Cause, ChainEvent, Finding, Kind, ThreadRole};
 use super::input::EventKind;
 use super::model::{Model, Recorded, Stw};
 
@@ -225,6 +225,48 @@ pub fn chain(model: &Model, stw: &Stw, id: u32, cause: Cause) -> Vec<ChainEvent>
     events
 }
 
+/// The part each thread of `chain` played, for the column headers.
+pub fn roles(model: &Model, stw: &Stw, id: u32, chain: &[ChainEvent]) -> Vec<ThreadRole> {
+    let p = model.p(id);
+    let mut roles: Vec<(u64, String)> = Vec::new();
+    let mut add = |m: Option<u64>, role: String| {
+        if let Some(m) = m {
+            match roles.iter_mut().find(|(x, _)| *x == m) {
+                Some((_, r)) => {
+                    r.push_str(", ");
+                    r.push_str(&role);
+                }
+                None => roles.push((m, role)),
+            }
+        }
+    };
+    add(model.template.flag_by, "set the template flag".to_owned());
+    add(model.template.m, "template thread".to_owned());
+    add(
+        p.and_then(|p| p.last).and_then(|c| c.m),
+        format!("changed P{id} last"),
+    );
+    add(p.and_then(|p| p.handed_to), format!("handed P{id}"));
+    add(stw.stopper, "stops the world".to_owned());
+    let mut out = Vec::new();
+    for e in chain {
+        if out.iter().any(|r: &ThreadRole| r.thread == e.thread) {
+            continue;
+        }
+        let role = roles
+            .iter()
+            .find(|(m, _)| format!("M{m}") == e.thread)
+            .map(|(_, r)| r.clone());
+        if let Some(role) = role {
+            out.push(ThreadRole {
+                thread: e.thread.clone(),
+                role,
+            });
+        }
+    }
+    out
+}
+
 fn cut(s: &str) -> String {
     if s.chars().count() <= MAX_CELL {
         return s.to_owned();
@@ -234,8 +276,9 @@ fn cut(s: &str) -> String {
     t
 }
 
-/// The chain as one column per thread, in time order.
-pub fn render_columns(chain: &[ChainEvent]) -> String {
+/// The chain as one column per thread, in time order, each headed by its thread and the part
+/// it played.
+pub fn render_columns(chain: &[ChainEvent], roles: &[ThreadRole]) -> String {
     if chain.is_empty() {
         return "  (no events: the state was read from a snapshot, or none was seen)\n".to_owned();
     }
@@ -246,7 +289,16 @@ pub fn render_columns(chain: &[ChainEvent]) -> String {
         }
     }
     let col = |t: &str| threads.iter().position(|x| *x == t).expect("collected");
-    let mut widths: Vec<usize> = threads.iter().map(|t| t.chars().count()).collect();
+    let role = |t: &str| {
+        roles
+            .iter()
+            .find(|r| r.thread == t)
+            .map_or(String::new(), |r| cut(&format!("({})", r.role)))
+    };
+    let mut widths: Vec<usize> = threads
+        .iter()
+        .map(|t| t.chars().count().max(role(t).chars().count()))
+        .collect();
     for e in chain {
         let i = col(&e.thread);
         widths[i] = widths[i].max(cut(&e.what).chars().count());
@@ -257,11 +309,18 @@ pub fn render_columns(chain: &[ChainEvent]) -> String {
     };
     let tw = 13;
     let mut out = String::new();
-    let _ = write!(out, "  {:>tw$}", "");
+    let mut head = format!("  {:>tw$}", "time");
+    let mut sub = format!("  {:>tw$}", "");
     for (t, w) in threads.iter().zip(&widths) {
-        let _ = write!(out, "  {t:<w$}");
+        let _ = write!(head, "  {t:<w$}");
+        let _ = write!(sub, "  {:<w$}", role(t));
     }
+    out.push_str(head.trim_end());
     out.push('\n');
+    if roles.iter().any(|r| threads.contains(&r.thread.as_str())) {
+        out.push_str(sub.trim_end());
+        out.push('\n');
+    }
     for e in chain {
         let i = col(&e.thread);
         let mut line = format!("  {:>tw$}", time(e));
@@ -296,7 +355,7 @@ pub fn render_text(f: &Finding) -> String {
             );
             let _ = writeln!(out, "  {}", f.explanation);
             out.push('\n');
-            out.push_str(&render_columns(&f.chain));
+            out.push_str(&render_columns(&f.chain, &f.threads));
         }
         Kind::SlowStw => {
             let _ = writeln!(out, "slow_stw: {}", f.explanation);

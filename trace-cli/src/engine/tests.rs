@@ -308,6 +308,20 @@ fn the_38931_interleaving_is_a_template_thread_race_on_the_idle_p() {
     assert!(header.find("M1") < header.find("M4"), "{text}");
     assert!(text.contains("have_template_thread 0→1"), "{text}");
     assert!(text.contains("template_thread_race"), "{text}");
+    let roles: Vec<(&str, &str)> = f
+        .threads
+        .iter()
+        .map(|r| (r.thread.as_str(), r.role.as_str()))
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            ("M2", "changed P2 last"),
+            ("M1", "set the template flag"),
+            ("M4", "stops the world")
+        ]
+    );
+    assert!(text.contains("(set the template flag)"), "{text}");
     let summary = e.summary();
     assert_eq!(
         (summary.stws, summary.stuck_p_in_stw, summary.lost),

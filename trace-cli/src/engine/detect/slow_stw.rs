@@ -43,6 +43,7 @@ pub fn check(
             threshold_ns as f64 / 1e6
         ),
         chain: Vec::new(),
+        threads: Vec::new(),
         at_ns,
     })
 }

@@ -347,6 +347,8 @@ fn finding(model: &Model, stw: &Stw, id: u32, certain: bool, nprocs: u32, now: u
         handoff_len: t.handoff_len,
     });
     let status = p.and_then(|p| p.status);
+    let chain = interleaving::chain(model, stw, id, d.cause);
+    let threads = interleaving::roles(model, stw, id, &chain);
     Finding {
         kind: Kind::StuckPInStw,
         p: Some(id),
@@ -374,7 +376,8 @@ fn finding(model: &Model, stw: &Stw, id: u32, certain: bool, nprocs: u32, now: u
         stopped_ps: stw.stopped.iter().copied().collect(),
         nprocs: Some(nprocs),
         explanation: d.explanation,
-        chain: interleaving::chain(model, stw, id, d.cause),
+        chain,
+        threads,
         at_ns: now,
     }
 }
