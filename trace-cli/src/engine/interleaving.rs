@@ -167,43 +167,47 @@ pub fn chain(model: &Model, stw: &Stw, id: u32, cause: Cause) -> Vec<ChainEvent>
             }
         }
     }
-    if cause == Cause::TemplateThreadRace || cause == Cause::UnstartedM {
-        let t = &model.template;
-        if let Some(r) = &t.flag_event {
-            add(r);
-            // The flag-setter: its lock_os_thread, and what stopped it before it created the
-            // thread (preempted, its P stopped).
-            if let Some(m) = t.flag_by.and_then(|m| model.m(m)) {
-                if let Some(l) = m
-                    .history
-                    .iter()
-                    .rev()
-                    .filter(|x| x.ts_ns <= r.ts_ns)
-                    .find(|x| matches!(x.kind, EventKind::LockOsThread { .. }))
-                {
-                    add(l);
-                }
-                for x in m
-                    .history
-                    .iter()
-                    .filter(|x| x.ts_ns >= r.ts_ns)
-                    .filter(|x| {
-                        matches!(
-                            x.kind,
-                            EventKind::Preempted { .. }
-                                | EventKind::PStatus { .. }
-                                | EventKind::MPark { .. }
-                        )
-                    })
-                    .take(3)
-                {
-                    add(x);
-                }
+    let t = &model.template;
+    if cause == Cause::TemplateThreadRace
+        && let Some(r) = &t.flag_event
+    {
+        add(r);
+        // The flag-setter: its lock_os_thread, and what stopped it before it created the
+        // thread (preempted, its P stopped).
+        if let Some(m) = t.flag_by.and_then(|m| model.m(m)) {
+            if let Some(l) = m
+                .history
+                .iter()
+                .rev()
+                .filter(|x| x.ts_ns <= r.ts_ns)
+                .find(|x| matches!(x.kind, EventKind::LockOsThread { .. }))
+            {
+                add(l);
+            }
+            for x in m
+                .history
+                .iter()
+                .filter(|x| x.ts_ns >= r.ts_ns)
+                .filter(|x| {
+                    matches!(
+                        x.kind,
+                        EventKind::Preempted { .. }
+                            | EventKind::PStatus { .. }
+                            | EventKind::MPark { .. }
+                    )
+                })
+                .take(3)
+            {
+                add(x);
             }
         }
-        if let Some(r) = &t.running_event {
-            add(r);
-        }
+    }
+    let queued = p
+        .handed_to
+        .and_then(|m| model.m(m))
+        .is_some_and(|m| m.queued_for_template);
+    if queued && let Some(r) = &t.running_event {
+        add(r);
     }
     if let Some(r) = &stw.first_wait_event {
         add(r);

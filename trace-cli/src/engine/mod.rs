@@ -166,6 +166,10 @@ impl Engine {
             match item {
                 Item::Lost(_) => self.model.lost(),
                 Item::Event(ev) => {
+                    // Time has reached this event with the state before it: judge that state
+                    // first, so a stop that waited past the timeout before this event is
+                    // judged on what blocked it then, not on what this event changes.
+                    self.detect(ev.ts_ns, out);
                     let a = self.model.apply(&ev);
                     self.seq_gaps += a.seq_gap;
                     self.stale += u64::from(a.stale);
@@ -183,7 +187,6 @@ impl Engine {
                             out.push(f);
                         }
                     }
-                    self.detect(ev.ts_ns, out);
                 }
             }
         }

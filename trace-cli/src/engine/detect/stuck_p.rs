@@ -215,12 +215,12 @@ fn diagnose_seen(model: &Model, stw: &Stw, id: u32, now: u64) -> Diagnosis {
                 }
                 Some(false) => {
                     let why = if m.spawned_by_template {
-                        "the template thread created its thread, which never started"
+                        "the template thread created its thread, which has not started"
                     } else if m.queued_for_template {
                         "it is queued for the template thread, which is running but has not \
                          created it"
                     } else {
-                        "its thread was created but never started"
+                        "its thread was created and has not started"
                     };
                     d(
                         Cause::UnstartedM,
