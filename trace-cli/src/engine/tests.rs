@@ -1246,3 +1246,65 @@ fn to_generic(ev: &Event) -> (&'static str, Vec<(&'static str, u64)>) {
     };
     (name, args)
 }
+
+#[test]
+fn a_stop_is_judged_on_the_state_before_the_event_that_ends_the_wait() {
+    // Fixed mode on a loaded machine: the template thread runs and creates M5, whose thread
+    // starts only 1.2 s later. With no tick in between (a replay), the engine must judge the
+    // moment the timeout passed — M5 created, not started — not the state after M5 starts.
+    let mut t = world();
+    t.adv(MS);
+    g1_sets_flag_and_stops(&mut t);
+    t.ev(
+        T1,
+        EventKind::NewM {
+            m: 9,
+            creator: Some(1),
+            creator_locked: false,
+            queued: false,
+            p: None,
+            template: true,
+        },
+    );
+    t.ev(
+        109,
+        EventKind::TemplateRunning {
+            tid: 109,
+            m: Some(9),
+        },
+    );
+    stw_begin(&mut t, 1, &[(1, 1, 1), (2, 2, 2)]);
+    g1_preempted(&mut t);
+    g2_locks_and_yields(&mut t);
+    t.ev(109, EventKind::TemplateSpawn { m: 5 });
+    t.adv(1_200 * MS);
+    t.ev(105, EventKind::MStart { m: 5, tid: 105 });
+    t.ps(105, 2, PStatus::Running, 5, Reason::Acquire);
+    t.ps(105, 2, PStatus::GcStop, 5, Reason::StwSelf);
+    t.ev(
+        T4,
+        EventKind::StwStopped {
+            id: 1,
+            ns: 1_200 * MS,
+        },
+    );
+    t.ev(T4, EventKind::StwEnd { id: 1 });
+    let mut e = Engine::new(config());
+    let mut found = Vec::new();
+    for ev in &t.events {
+        found.extend(e.feed(Input::Event(*ev)));
+    }
+    found.extend(e.finish(None));
+    let kinds: Vec<_> = found.iter().map(|f| (f.kind, f.cause)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (Kind::StuckPInStw, Some(Cause::UnstartedM)),
+            (Kind::SlowStw, None)
+        ],
+        "{found:#?}"
+    );
+    let h = found[0].handed_to.as_ref().unwrap();
+    assert_eq!((h.m, h.started), (5, Some(false)));
+    assert!(found[0].explanation.contains("has not started"));
+}
