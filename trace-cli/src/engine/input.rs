@@ -222,6 +222,11 @@ pub fn starts_m(h: Handoff) -> bool {
     )
 }
 
+/// P ids the engine accepts: the model keeps a slot per P id, so a corrupt record naming
+/// P 4000000000 must not allocate one per id below it. Far above any runtime's P count
+/// (goro's maximum is 1024, Go's 2^31 is theoretical).
+pub const MAX_P_ID: u32 = 1 << 16;
+
 /// A raw record the engine cannot take. Sources count these and go on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -253,6 +258,12 @@ pub enum DecodeError {
         probe: &'static str,
         arg: &'static str,
         value: u64,
+    },
+    #[error("{probe}: argument `{arg}` = {value} is not a plausible P id (at most {MAX_P_ID})")]
+    BadP {
+        probe: &'static str,
+        arg: &'static str,
+        value: u32,
     },
     #[error("{probe}: {got} arguments, the catalog has {want}")]
     ArgCount {
@@ -351,9 +362,25 @@ impl Args<'_> {
         })
     }
 
-    fn p(&self, name: &'static str) -> Result<Option<u32>, DecodeError> {
+    /// A P id that must be present.
+    fn pid(&self, name: &'static str) -> Result<u32, DecodeError> {
         let p = self.u32(name)?;
-        Ok((p != catalog::P_NONE).then_some(p))
+        if p > MAX_P_ID {
+            return Err(DecodeError::BadP {
+                probe: self.def.name,
+                arg: name,
+                value: p,
+            });
+        }
+        Ok(p)
+    }
+
+    /// A P id or `P_NONE`.
+    fn p(&self, name: &'static str) -> Result<Option<u32>, DecodeError> {
+        if self.u32(name)? == catalog::P_NONE {
+            return Ok(None);
+        }
+        self.pid(name).map(Some)
     }
 
     fn opt_p(&self, name: &'static str) -> Result<Option<u32>, DecodeError> {
@@ -410,7 +437,7 @@ fn decode_def(
     let a = Args { def, get };
     let kind = match def.name {
         "p_status" => EventKind::PStatus {
-            p: a.u32("p")?,
+            p: a.pid("p")?,
             old: a.code("old")?,
             new: a.code("new")?,
             m: a.id("m")?,
@@ -433,7 +460,7 @@ fn decode_def(
         },
         "stw_end" => EventKind::StwEnd { id: a.req("id")? },
         "handoff_p" => EventKind::HandoffP {
-            p: a.u32("p")?,
+            p: a.pid("p")?,
             m: a.id("m")?,
             decision: a.code("decision")?,
         },
@@ -451,18 +478,18 @@ fn decode_def(
             template: a.opt_flag("template")?,
         },
         "startlockedm" => EventKind::StartLockedM {
-            p: a.u32("p")?,
+            p: a.pid("p")?,
             m: a.id("m")?,
             lockedm: a.req("lockedm")?,
             g: a.id("g")?,
         },
         "pidle_put" => EventKind::PidlePut {
-            p: a.u32("p")?,
+            p: a.pid("p")?,
             m: a.id("m")?,
             npidle: a.u32("npidle")?,
         },
         "pidle_get" => EventKind::PidleGet {
-            p: a.u32("p")?,
+            p: a.pid("p")?,
             m: a.id("m")?,
             npidle: a.u32("npidle")?,
         },
@@ -621,6 +648,11 @@ mod tests {
         assert!(matches!(
             decode_positional(0, 0, idx, &args),
             Err(DecodeError::OutOfRange { arg: "p", .. })
+        ));
+        args[0] = u64::from(MAX_P_ID) + 1;
+        assert!(matches!(
+            decode_positional(0, 0, idx, &args),
+            Err(DecodeError::BadP { arg: "p", .. })
         ));
         assert!(matches!(
             decode_positional(0, 0, idx, &args[..1]),

@@ -793,7 +793,7 @@ impl Model {
             .unwrap_or_default();
         let epoch = self.loss_epoch;
         self.ps.clear();
-        for p in &s.ps {
+        for p in s.ps.iter().filter(|p| p.id <= super::input::MAX_P_ID) {
             let ps = self.p_mut(p.id);
             ps.status = Some(p.status);
             ps.since_ns = p.since_ns;

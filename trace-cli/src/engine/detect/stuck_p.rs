@@ -12,7 +12,7 @@
 use crate::engine::finding::{
     Cause, Confidence, Finding, HandedTo, Kind, LastChange, TemplateInfo,
 };
-use crate::engine::input::{PStatus, starts_m};
+use crate::engine::input::{MAX_P_ID, PStatus, starts_m};
 use crate::engine::interleaving;
 use crate::engine::model::{Model, PState, Stw};
 
@@ -28,7 +28,12 @@ pub fn check(model: &mut Model, now: u64, timeout_ns: u64, out: &mut Vec<Finding
     if stw.uncertain || stw.waited_ns(now) <= timeout_ns {
         return;
     }
-    let nprocs = stw.nprocs.or(model.nprocs).unwrap_or(model.ps.len() as u32);
+    // Bounded: a corrupt count must not make this loop for billions of ids.
+    let nprocs = stw
+        .nprocs
+        .or(model.nprocs)
+        .unwrap_or(model.ps.len() as u32)
+        .min(MAX_P_ID + 1);
     // Ps not stopped whose status is certain; Ps that may or may not be stopped.
     let mut sure = Vec::new();
     let mut doubtful = Vec::new();
