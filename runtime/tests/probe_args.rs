@@ -278,15 +278,22 @@ fn check_invariants(ev: &[Event]) -> Ms {
         }
     }
 
-    // A request is reported once until the G honours it (or a stop-the-world ends).
+    // A request is reported once, until the G honours it.
     let mut asked: BTreeSet<u64> = BTreeSet::new();
     for e in ev {
         match e.name {
-            "preempt_request" => assert!(asked.insert(e.arg("g")), "{e:?} again"),
+            "preempt_request" => assert!(
+                asked.insert(e.arg("g")),
+                "{e:?} again, without its preempted since the last:\n{:#?}",
+                ev.iter()
+                    .filter(|x| x.ns <= e.ns
+                        && x.name.starts_with("preempt")
+                        && x.arg("g") == e.arg("g"))
+                    .collect::<Vec<_>>()
+            ),
             "preempted" => {
                 asked.remove(&e.arg("g"));
             }
-            "stw_end" => asked.clear(),
             _ => {}
         }
     }

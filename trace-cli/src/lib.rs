@@ -6,6 +6,8 @@
 //!   one [`event::Input`] stream.
 //! * [`event`] and [`decode`]: raw records → [`event::Event`]s through the probe catalog,
 //!   ordered, with every P's status sequence checked and gaps reported as losses.
+//! * [`engine`]: the model of every P, M and stop-the-world, and the detectors; no I/O, fed
+//!   the same way by every source.
 //! * [`tracefile`]: the trace file's writer and reader.
 //! * [`commands`]: one small module per subcommand, wiring a source to its output.
 //!
@@ -16,6 +18,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod decode;
+pub mod engine;
 pub mod error;
 pub mod event;
 pub mod logging;

@@ -89,10 +89,6 @@ impl Sched {
         loop {
             let p = m.p().unwrap_or_else(|| super::fatal("execute: M has no P"));
             g.cas_status(GStatus::Runnable, GStatus::Running);
-            // A request left from before the G last stopped running is stale (Go's execute
-            // clears it too); cleared before the G is visible as `curg`, so no request for this
-            // run is lost, and each new request fires its own `preempt_request`.
-            g.preempt.store(false, Ordering::Relaxed);
             g.m.store(m as *const M as *mut M, Ordering::Relaxed);
             m.curg.store(g as *const G as *mut G, Ordering::Relaxed);
             if !inherit {
