@@ -24,8 +24,10 @@ pub enum Command {
     Probes(ProbesArgs),
     /// Record every probe event of a goro process into a trace file.
     Record(RecordArgs),
-    /// Read a trace file.
+    /// Read a trace file: the findings, or with --events every event.
     Analyze(AnalyzeArgs),
+    /// Watch a goro process live and report every stop-the-world that is stuck or slow.
+    Watch(WatchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -95,9 +97,68 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub events: bool,
 
+    #[command(flatten)]
+    pub detect: DetectArgs,
+
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The detectors' thresholds.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct DetectArgs {
+    /// A stop-the-world waiting longer than this for a P is `stuck_p_in_stw`.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DUR")]
+    pub stw_timeout: Duration,
+
+    /// A stop-the-world that took longer than this to stop, then finished, is `slow_stw`.
+    #[arg(long, value_parser = parse_duration, default_value = "100ms", value_name = "DUR")]
+    pub slow_stw: Duration,
+}
+
+impl DetectArgs {
+    pub fn engine_config(&self) -> crate::engine::Config {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        crate::engine::Config {
+            stw_timeout_ns: ns(self.stw_timeout),
+            slow_stw_ns: ns(self.slow_stw),
+            ..crate::engine::Config::default()
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(
+    override_usage = "trace-cli watch (--pid <PID> | --binary <PATH> | -- <CMD> [ARGS]...) [--stw-timeout <DUR>] [--slow-stw <DUR>] [--json] [--exit-on-finding] [--record <FILE>]"
+)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub detect: DetectArgs,
+
+    /// One JSON object per line: each finding, then the summary (the default when stdout is
+    /// not a terminal).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Stop at the first finding (a started command is then killed).
+    #[arg(long)]
+    pub exit_on_finding: bool,
+
+    /// Also write the trace file of the run, as `record` does.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Stop after this long (e.g. 500ms, 10s, 2m; a bare number is seconds).
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub duration: Option<Duration>,
+
+    /// BPF ring buffer size: a power of two, at least 4096 (e.g. 65536, 256K, 4M).
+    #[arg(long, value_parser = parse_ring_size, default_value = "4M", value_name = "BYTES")]
+    pub ring_size: u32,
 }
 
 /// `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds (fractions allowed).

@@ -187,9 +187,18 @@ impl Sequencer {
     }
 
     /// Time has reached `now` (same clock as the events): deliver what the window allows.
+    /// The tick passed on says up to when the stream is complete: `now` once nothing is held
+    /// (a silent process: a consumer judging time, like the engine, need not wait a window
+    /// more), else the window's cutoff.
     pub fn tick(&mut self, now: u64, out: &mut impl FnMut(Input)) {
-        self.flush(now.saturating_sub(self.window_ns), out);
-        out(Input::Tick(now));
+        let cutoff = now.saturating_sub(self.window_ns);
+        self.flush(cutoff, out);
+        let through = if self.pending.is_empty() && self.waiting.is_empty() {
+            now
+        } else {
+            cutoff
+        };
+        out(Input::Tick(through));
     }
 
     /// The end: deliver everything held, reporting what never came as gaps.

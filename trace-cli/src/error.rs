@@ -9,6 +9,10 @@ use goro_probes::sdt::ReadError;
 pub const EXIT_OK: u8 = 0;
 /// An error; a one-line message is on stderr.
 pub const EXIT_ERROR: u8 = 1;
+/// Usage error (clap exits with it itself).
+pub const EXIT_USAGE: u8 = 2;
+/// The run went fine and the detectors found at least one thing.
+pub const EXIT_FINDING: u8 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

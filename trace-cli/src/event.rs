@@ -153,7 +153,9 @@ pub enum Input {
         count: u64,
         why: LossKind,
     },
-    /// CLOCK_MONOTONIC nanoseconds now (live), or the time the recording reached (replay).
+    /// Time has passed: every event stamped up to this time (CLOCK_MONOTONIC ns) that has
+    /// arrived has been delivered. Live: now, or now minus the ordering window while events
+    /// are held; replay: likewise for the time the recording reached.
     Tick(u64),
 }
 

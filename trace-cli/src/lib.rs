@@ -8,6 +8,8 @@
 //!   ordered, with every P's status sequence checked and gaps reported as losses.
 //! * [`engine`]: the model of every P, M and stop-the-world, and the detectors; no I/O, fed
 //!   the same way by every source.
+//! * [`feed`]: a source's stream into the engine, the same way for every source.
+//! * [`sink`]: findings and the summary, as text for a person or JSON lines.
 //! * [`tracefile`]: the trace file's writer and reader.
 //! * [`commands`]: one small module per subcommand, wiring a source to its output.
 //!
@@ -21,8 +23,10 @@ pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod feed;
 pub mod logging;
 pub mod report;
+pub mod sink;
 pub mod source;
 pub mod status;
 pub mod tracefile;

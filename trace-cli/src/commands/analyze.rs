@@ -1,15 +1,81 @@
-//! `trace-cli analyze FILE [--events] [--json]`: replays a trace file. With `--events` it
-//! prints every event and every loss in order; the detectors come with the engine.
+//! `trace-cli analyze FILE [--stw-timeout D] [--slow-stw D] [--json]`: replays a trace file
+//! through the engine, the recording's end serving as "now": the findings `watch` would have
+//! printed, then a summary. With `--events` it prints every event and every loss in order
+//! instead.
 
 use std::io::{BufWriter, Write};
 
 use crate::cli::AnalyzeArgs;
-use crate::error::{EXIT_OK, Error};
+use crate::error::{EXIT_FINDING, EXIT_OK, Error};
 use crate::event::{Input, LossKind};
+use crate::feed::Detector;
 use crate::report::LossReport;
+use crate::sink::{self, RunReport};
 use crate::source::file::replay;
 
+/// The findings of a recording.
+fn detect(args: &AnalyzeArgs) -> Result<u8, Error> {
+    let mut sink = sink::for_stdout(args.json);
+    let mut detector = Detector::new(args.detect.engine_config());
+    let mut found = Vec::new();
+    let mut findings = 0u64;
+    let mut err: Option<std::io::Error> = None;
+    let mut emit = |found: &mut Vec<crate::engine::Finding>, sink: &mut Box<dyn sink::Sink>| {
+        for f in found.drain(..) {
+            findings += 1;
+            if err.is_none() {
+                if let Err(e) = sink.finding(&f) {
+                    err = Some(e);
+                }
+            }
+        }
+    };
+    let end = replay(&args.file, |input| {
+        detector.input(input, &mut found);
+        if !found.is_empty() {
+            emit(&mut found, &mut sink);
+        }
+    })?;
+    // The recording's end is "now": a stop-the-world still waiting then is judged at it.
+    found = detector.finish(end.end.as_ref().map(|e| e.ts_ns));
+    emit(&mut found, &mut sink);
+    if let Some(e) = err {
+        return Err(Error::Output(e));
+    }
+    let report = RunReport {
+        command: "analyze",
+        summary: detector.engine().summary(),
+        loss: LossReport::new(&end.counters, &end.seq),
+        not_fed: detector.read_errors + detector.undecodable,
+        target: Some(end.header.target.clone()),
+        end: end.end.as_ref().map(|e| e.reason.clone()),
+        target_exit: end.end.as_ref().and_then(|e| e.target_exit),
+        target_killed: false,
+        seconds: None,
+        file: Some(args.file.display().to_string()),
+    };
+    sink.report(&report)?;
+    if let Some(d) = &end.damage {
+        eprintln!(
+            "trace-cli: {}: damaged or cut off at byte {}: {} ({} bytes ignored); every complete chunk before it was read",
+            args.file.display(),
+            d.offset,
+            d.why,
+            d.ignored
+        );
+    } else if end.end.is_none() {
+        eprintln!(
+            "trace-cli: {}: no end record: the recording was cut off; judged at its last event",
+            args.file.display()
+        );
+    }
+    Ok(if findings > 0 { EXIT_FINDING } else { EXIT_OK })
+}
+
 pub fn run(args: &AnalyzeArgs) -> Result<u8, Error> {
+    if !args.events {
+        return detect(args);
+    }
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut err: Option<std::io::Error> = None;
@@ -24,7 +90,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<u8, Error> {
     }
     let (mono0, real0) = base.expect("set above");
     let end = replay(&args.file, |input| {
-        if !args.events || err.is_some() {
+        if err.is_some() {
             return;
         }
         let r = if args.json {
@@ -119,12 +185,6 @@ pub fn run(args: &AnalyzeArgs) -> Result<u8, Error> {
                 out,
                 "{} events of probes this trace-cli does not know were skipped",
                 end.unknown_probes
-            )?;
-        }
-        if !args.events {
-            writeln!(
-                out,
-                "(the detectors are not built yet: --events prints every event)"
             )?;
         }
     }

@@ -3,6 +3,7 @@
 mod analyze;
 mod probes;
 mod record;
+mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::error::{EXIT_OK, Error};
@@ -13,5 +14,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Probes(args) => probes::run(&args).map(|()| EXIT_OK),
         Command::Record(args) => record::run(&args),
         Command::Analyze(args) => analyze::run(&args),
+        Command::Watch(args) => watch::run(&args),
     }
 }

@@ -152,7 +152,7 @@ pub fn run(args: &RecordArgs) -> Result<u8, Error> {
             }
             (live::EndReason::TargetExited, None) => writeln!(out, "target exited")?,
             (live::EndReason::Signal, _) => writeln!(out, "stopped by a signal")?,
-            (live::EndReason::Duration, _) => {}
+            (live::EndReason::Duration | live::EndReason::Done, _) => {}
         }
     }
     Ok(EXIT_OK)

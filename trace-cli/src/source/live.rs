@@ -52,6 +52,10 @@ pub trait LiveHandler {
     fn counters(&mut self, _now_ns: u64, _c: &BpfCounters) -> Result<(), Error> {
         Ok(())
     }
+    /// Whether to stop now (asked after each drain): `watch --exit-on-finding`.
+    fn done(&self) -> bool {
+        false
+    }
 }
 
 /// Why a live run ended.
@@ -60,6 +64,8 @@ pub enum EndReason {
     Duration,
     Signal,
     TargetExited,
+    /// The handler asked to stop ([`LiveHandler::done`]).
+    Done,
 }
 
 impl EndReason {
@@ -68,6 +74,7 @@ impl EndReason {
             EndReason::Duration => "duration",
             EndReason::Signal => "signal",
             EndReason::TargetExited => "target_exited",
+            EndReason::Done => "done",
         }
     }
 }
@@ -83,6 +90,9 @@ pub struct RunEnd {
     pub malformed: u64,
     pub elapsed: Duration,
     pub end_ns: u64,
+    /// Spawn mode: the child's pid. It is still running unless `reason` is `TargetExited`;
+    /// the caller decides its fate.
+    pub child: Option<u32>,
 }
 
 /// Probes attached, target running, ring not yet read.
@@ -405,12 +415,18 @@ impl Live {
                     let mut guard = r.map_err(|e| Error::Bpf(format!("waiting on the ring buffer: {e}")))?;
                     drain(guard.get_inner_mut(), &mut seq, sink!(), &mut malformed);
                     guard.clear_ready();
+                    if handler.done() {
+                        break EndReason::Done;
+                    }
                 }
                 _ = tick.tick() => {
                     drain(ring.get_mut(), &mut seq, sink!(), &mut malformed);
                     poll_counters(&mut seq, handler, &mut last)?;
                     if let Some(e) = failed.take() {
                         return Err(e);
+                    }
+                    if handler.done() {
+                        break EndReason::Done;
                     }
                     if self.pidfd.as_ref().is_some_and(pidfd_exited) {
                         target_exit = self.child.and_then(try_wait);
@@ -425,6 +441,8 @@ impl Live {
         // Detach first so no new events come, then take what the ring still holds.
         let elapsed = start.elapsed();
         let mut ring = ring.into_inner();
+        // Detaching costs the kernel an RCU grace period per probe (about 0.1 s each here;
+        // closing them from several threads does not help: the kernel serialises it).
         drop(self.ebpf);
         drain(&mut ring, &mut seq, sink!(), &mut malformed);
         if let Some(e) = failed.take() {
@@ -443,6 +461,7 @@ impl Live {
             malformed,
             elapsed,
             end_ns,
+            child: self.child,
         })
     }
 }

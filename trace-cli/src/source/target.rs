@@ -381,3 +381,13 @@ pub fn try_wait(pid: u32) -> Option<i32> {
         128 + libc::WTERMSIG(status)
     })
 }
+
+/// Kills our child `pid` (SIGKILL: a hung process may not answer anything else) and reaps it.
+/// Whether it was still there to kill.
+pub fn kill(pid: u32) -> bool {
+    // SAFETY: kill takes a pid and a signal; `pid` is our own unreaped child, so it cannot
+    // name another process.
+    let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) } == 0;
+    reap(pid);
+    sent
+}
