@@ -173,6 +173,8 @@ pub struct Stw {
     pub uncertain: bool,
     /// Ps already reported for it (once per stop-the-world and P).
     pub reported: BTreeSet<u32>,
+    /// Ps not stopped that cannot be named (attached late) were reported for it.
+    pub reported_unnamed: bool,
     pub begin_event: Option<Recorded>,
     pub first_wait_event: Option<Recorded>,
     pub from_snapshot: bool,

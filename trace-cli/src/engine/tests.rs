@@ -990,26 +990,60 @@ fn a_gap_in_a_p_s_history_is_not_called_a_template_race() {
 }
 
 #[test]
-fn attached_mid_run_nothing_unseen_is_reported() {
-    // Attached to a process already hung: only wait rounds arrive. Nothing is known about
-    // any P, so nothing is reported however long it waits.
+fn attached_mid_run_a_hang_is_reported_without_naming_what_was_not_seen() {
+    // Attached to a process already hung: only wait rounds arrive. No P is known, so none is
+    // named; but the stop's own count says one has not stopped for longer than the timeout:
+    // that is reported, once, as what it is (no P, cause unknown, low confidence, a lower
+    // bound on the wait).
     let mut t = Trace::new();
     t.at(10_000 * MS);
+    let first_wait = t.now + 100_000;
     let until = t.now + 3_000 * MS;
     waits(&mut t, 41, 1, until);
     let mut e = Engine::new(config());
     let found = run(&mut e, &t.events, 10 * MS, t.now + 1_000 * MS);
-    assert!(found.is_empty(), "{found:#?}");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = &found[0];
+    assert_eq!(
+        (
+            f.kind,
+            f.p,
+            f.status,
+            f.cause,
+            f.confidence,
+            f.stw_id,
+            f.stw_reason
+        ),
+        (
+            Kind::StuckPInStw,
+            None,
+            None,
+            Some(Cause::Unknown),
+            Confidence::Low,
+            41,
+            None
+        )
+    );
+    // Found once the wait known to the engine passed the timeout, from the first wait seen.
+    assert!(f.at_ns > first_wait + config().stw_timeout_ns, "{f:#?}");
+    assert!(
+        f.waiting_ms
+            <= (config().stw_timeout_ns + 2 * config().reorder_window_ns + 10 * MS) as f64 / 1e6,
+        "{}",
+        f.waiting_ms
+    );
+    assert!(f.explanation.contains("at least"), "{}", f.explanation);
     assert_eq!(e.summary().stw_in_progress.map(|s| s.0), Some(41));
     // Learning part of the state: Ps seen stopping are known; the rest stay unknown, and the
-    // count of Ps left (1) does not single one out of the two unknown.
+    // count of Ps left (1) does not single one out of the two unknown: still no P is named.
     let mut t2 = Trace::new();
     t2.at(t.now + MS);
     t2.ev(T4, EventKind::ProcResize { old: 4, new: 4 });
     let mut e2 = Engine::new(config());
     let mut found = run(&mut e2, &t.events, 10 * MS, t.now);
     found.extend(run(&mut e2, &t2.events, 10 * MS, t2.now + 2_000 * MS));
-    assert!(found.is_empty(), "{found:#?}");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].p, None);
 }
 
 fn hung_snapshot(now: u64) -> Snapshot {

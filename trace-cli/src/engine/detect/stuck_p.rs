@@ -10,7 +10,7 @@
 //! proves that it is one of them.
 
 use crate::engine::finding::{
-    Cause, Confidence, Finding, HandedTo, Kind, LastChange, TemplateInfo,
+    Cause, Confidence, Finding, HandedTo, Kind, LastChange, TemplateInfo, ThreadRole,
 };
 use crate::engine::input::{MAX_P_ID, PStatus, starts_m};
 use crate::engine::interleaving;
@@ -49,6 +49,28 @@ pub fn check(model: &mut Model, now: u64, timeout_ns: u64, out: &mut Vec<Finding
     let doubtful_are_stuck = stw
         .wait_stopwait
         .is_some_and(|left| (left as usize).saturating_sub(sure.len()) >= doubtful.len());
+    // Ps not stopped that cannot be named: the stop's count says so, but which of the
+    // doubtful Ps they are is not known (attached while it was already waiting: a hung stop
+    // emits only its wait probe, and no P changes). Said once, as what is known.
+    let named = sure.len()
+        + if doubtful_are_stuck {
+            doubtful.len()
+        } else {
+            0
+        };
+    let unnamed = stw
+        .wait_stopwait
+        .map_or(0, |left| (left as usize).saturating_sub(named));
+    if unnamed > 0 && !stw.reported_unnamed {
+        let candidates = if doubtful_are_stuck {
+            &[][..]
+        } else {
+            &doubtful[..]
+        };
+        out.push(unnamed_finding(model, stw, unnamed, candidates, now));
+        model.stw.as_mut().expect("checked above").reported_unnamed = true;
+    }
+    let stw = model.stw.as_ref().expect("checked above");
     let mut report: Vec<(u32, bool)> = sure.into_iter().map(|p| (p, true)).collect();
     if doubtful_are_stuck {
         report.extend(doubtful.into_iter().map(|p| (p, false)));
@@ -323,6 +345,71 @@ fn handed_text(model: &Model, p: &PState) -> String {
             }
         ),
         None => String::new(),
+    }
+}
+
+/// `count` Ps have not stopped and which they are is not known: a finding with no P, cause
+/// `unknown`, low confidence, saying what is known (the stop, how long at least, how many Ps,
+/// the candidates).
+fn unnamed_finding(
+    model: &Model,
+    stw: &Stw,
+    count: usize,
+    candidates: &[u32],
+    now: u64,
+) -> Finding {
+    let waited = ms(stw.waited_ns(now));
+    let since = if stw.start_ns.is_some() {
+        format!("has waited {waited:.1} ms")
+    } else {
+        format!(
+            "has waited at least {waited:.1} ms (it began before the engine attached; its \
+             reason and start are not known)"
+        )
+    };
+    let which = if candidates.is_empty() {
+        "No P's status was seen".to_owned()
+    } else {
+        let list: Vec<String> = candidates.iter().map(|p| format!("P{p}")).collect();
+        format!("It is among {}, whose status was not seen", list.join(", "))
+    };
+    let ps = if count == 1 { "P has" } else { "Ps have" };
+    let explanation = format!(
+        "Stop-the-world #{} {since}, and by its own count {count} {ps} not stopped. Which \
+         cannot be told: no status change of the Ps still running was seen since the engine \
+         attached, and a stop that waits emits nothing but its wait. {which}. Attach before \
+         the hang (or start the program under watch) to have the P named and its cause.",
+        stw.id
+    );
+    let stopper = stw.stopper.map(|m| format!("M{m}"));
+    Finding {
+        kind: Kind::StuckPInStw,
+        p: None,
+        status: None,
+        cause: Some(Cause::Unknown),
+        confidence: Confidence::Low,
+        stw_id: stw.id,
+        stw_reason: stw.reason.map(|r| r.name()),
+        waiting_ms: waited,
+        status_for_ms: None,
+        last_change: None,
+        handed_to: None,
+        owner_m: None,
+        g: None,
+        template: None,
+        stopped_ps: stw.stopped.iter().copied().collect(),
+        nprocs: stw.nprocs.or(model.nprocs),
+        explanation,
+        chain: Vec::new(),
+        threads: stopper
+            .map(|t| {
+                vec![ThreadRole {
+                    thread: t,
+                    role: "stops the world".to_owned(),
+                }]
+            })
+            .unwrap_or_default(),
+        at_ns: now,
     }
 }
 
