@@ -100,9 +100,13 @@ pub struct AnalyzeArgs {
     #[command(flatten)]
     pub detect: DetectArgs,
 
-    /// One JSON object per line.
+    /// One JSON object per line (the default when stdout is not a terminal, without --events).
     #[arg(long)]
     pub json: bool,
+
+    /// Readable text even when stdout is not a terminal.
+    #[arg(long, conflicts_with = "json")]
+    pub text: bool,
 }
 
 /// The detectors' thresholds.
@@ -130,7 +134,7 @@ impl DetectArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    override_usage = "trace-cli watch (--pid <PID> | --binary <PATH> | -- <CMD> [ARGS]...) [--stw-timeout <DUR>] [--slow-stw <DUR>] [--json] [--exit-on-finding] [--record <FILE>]"
+    override_usage = "trace-cli watch (--pid <PID> | --binary <PATH> | -- <CMD> [ARGS]...) [--stw-timeout <DUR>] [--slow-stw <DUR>] [--json | --text] [--exit-on-finding] [--record <FILE>]"
 )]
 pub struct WatchArgs {
     #[command(flatten)]
@@ -143,6 +147,10 @@ pub struct WatchArgs {
     /// not a terminal).
     #[arg(long)]
     pub json: bool,
+
+    /// Readable text even when stdout is not a terminal.
+    #[arg(long, conflicts_with = "json")]
+    pub text: bool,
 
     /// Stop at the first finding (a started command is then killed).
     #[arg(long)]

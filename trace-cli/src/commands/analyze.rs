@@ -15,7 +15,7 @@ use crate::source::file::replay;
 
 /// The findings of a recording.
 fn detect(args: &AnalyzeArgs) -> Result<u8, Error> {
-    let mut sink = sink::for_stdout(args.json);
+    let mut sink = sink::for_stdout(args.json, args.text);
     let mut detector = Detector::new(args.detect.engine_config());
     let mut found = Vec::new();
     let mut findings = 0u64;

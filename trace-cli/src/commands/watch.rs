@@ -164,7 +164,7 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
     let info = live.info.clone();
     let mut w = Watcher {
         detector: Detector::new(args.detect.engine_config()),
-        sink: sink::for_stdout(args.json),
+        sink: sink::for_stdout(args.json, args.text),
         recording,
         found: Vec::new(),
         findings: 0,

@@ -302,6 +302,17 @@ impl Model {
     /// Applies one event (in order) and returns what the engine needs to know about it.
     pub fn apply(&mut self, ev: &Event) -> Applied {
         let mut out = Applied::default();
+        if let EventKind::ProcResize { old: 0, .. } = ev.kind {
+            // A runtime starting (its P count goes up from 0): a fresh one in the same process
+            // restarts P, M and stop-the-world ids and each P's `seq`. Nothing of the previous
+            // one carries over; only the loss epoch and the event numbering go on.
+            let (next_seq, loss_epoch) = (self.next_seq, self.loss_epoch);
+            *self = Model {
+                next_seq,
+                loss_epoch,
+                ..Model::default()
+            };
+        }
         // Learn which M runs on the firing thread from probes that name the current M.
         match ev.kind {
             EventKind::MStart { m, tid }

@@ -186,7 +186,8 @@ impl Reorder {
     fn release(&mut self, item: Item) -> Item {
         if let Some((p, seq)) = pseq(&item) {
             let e = self.expected.entry(p).or_insert(0);
-            *e = (*e).max(seq + 1);
+            // seq 1 is a P's first change: a fresh runtime in the same process starts over.
+            *e = if seq == 1 { 2 } else { (*e).max(seq + 1) };
         }
         if let Item::Event(ev) = &item {
             self.released = self.released.max(ev.ts_ns);

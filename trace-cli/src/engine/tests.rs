@@ -1342,3 +1342,46 @@ fn a_stop_is_judged_on_the_state_before_the_event_that_ends_the_wait() {
     assert_eq!((h.m, h.started), (5, Some(false)));
     assert!(found[0].explanation.contains("has not started"));
 }
+
+#[test]
+fn a_fresh_runtime_in_the_same_process_starts_a_fresh_model() {
+    // A healthy runtime, then a second one in the same process (`template_race --runtimes`):
+    // P, M and stop ids and every P's `seq` start over. The second one's race must be found on
+    // its own P, and the first one's state must not leak into it as stale or stuck Ps.
+    let (healthy, stws) = synth::healthy(3, 20_000);
+    let shift = healthy.last().unwrap().ts_ns + 100 * MS;
+    let race: Vec<Event> = race_38931()
+        .events
+        .into_iter()
+        .map(|mut e| {
+            e.ts_ns += shift;
+            e
+        })
+        .collect();
+    let mut e = Engine::new(config());
+    let mut events = healthy.clone();
+    events.extend(&race);
+    let end = race.last().unwrap().ts_ns + 100 * MS;
+    let found = run(&mut e, &events, 10 * MS, end);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(
+        (found[0].p, found[0].status, found[0].cause),
+        (
+            Some(2),
+            Some(PStatus::Idle),
+            Some(Cause::TemplateThreadRace)
+        )
+    );
+    let s = e.summary();
+    assert_eq!((s.stale, s.seq_gaps, s.stws), (0, 0, stws + 1));
+    // Two healthy runtimes one after another: nothing.
+    let mut e = Engine::new(tight());
+    let mut events = healthy.clone();
+    events.extend(healthy.iter().map(|ev| Event {
+        ts_ns: ev.ts_ns + shift,
+        ..*ev
+    }));
+    let found = run(&mut e, &events, MS, shift * 2 + 5_000 * MS);
+    assert!(found.is_empty(), "{:#?}", &found[..found.len().min(3)]);
+    assert_eq!(e.summary().stale, 0);
+}

@@ -47,10 +47,11 @@ pub struct RunReport {
     pub file: Option<String>,
 }
 
-/// JSON when asked, or when stdout is not a terminal (a pipe, a file, a test).
-pub fn for_stdout(json: bool) -> Box<dyn Sink> {
+/// JSON when asked, or when stdout is not a terminal (a pipe, a file, a test) unless text is
+/// asked for.
+pub fn for_stdout(json: bool, text: bool) -> Box<dyn Sink> {
     let out = io::stdout();
-    if json || !out.is_terminal() {
+    if json || (!text && !out.is_terminal()) {
         Box::new(json::Json::new(out))
     } else {
         Box::new(text::Text::new(out))
