@@ -79,14 +79,14 @@ fn main() {
         let reporter = std::thread::spawn(move || {
             for _ in 0..500 {
                 let snap = insp.snapshot();
-                if snap.stw.is_some() {
-                    if let Some(m) = snap.ms.iter().find(|m| m.tid == tid) {
-                        match m.p {
-                            Some(p) => println!("spin_stw: spinner on P{p} (M{}, tid {tid})", m.id),
-                            None => println!("spin_stw: spinner on no P (M{}, tid {tid})", m.id),
-                        }
-                        return;
+                if snap.stw.is_some()
+                    && let Some(m) = snap.ms.iter().find(|m| m.tid == tid)
+                {
+                    match m.p {
+                        Some(p) => println!("spin_stw: spinner on P{p} (M{}, tid {tid})", m.id),
+                        None => println!("spin_stw: spinner on no P (M{}, tid {tid})", m.id),
                     }
+                    return;
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }

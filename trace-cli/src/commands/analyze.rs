@@ -23,10 +23,10 @@ fn detect(args: &AnalyzeArgs) -> Result<u8, Error> {
     let mut emit = |found: &mut Vec<crate::engine::Finding>, sink: &mut Box<dyn sink::Sink>| {
         for f in found.drain(..) {
             findings += 1;
-            if err.is_none() {
-                if let Err(e) = sink.finding(&f) {
-                    err = Some(e);
-                }
+            if err.is_none()
+                && let Err(e) = sink.finding(&f)
+            {
+                err = Some(e);
             }
         }
     };

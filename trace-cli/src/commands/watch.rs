@@ -103,10 +103,10 @@ impl Watcher<'_> {
     fn emit(&mut self) {
         for f in self.found.drain(..) {
             self.findings += 1;
-            if self.failed.is_none() {
-                if let Err(e) = self.sink.finding(&f) {
-                    self.failed = Some(e);
-                }
+            if self.failed.is_none()
+                && let Err(e) = self.sink.finding(&f)
+            {
+                self.failed = Some(e);
             }
         }
     }

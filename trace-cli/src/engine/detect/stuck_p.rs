@@ -52,15 +52,30 @@ pub fn check(model: &mut Model, now: u64, timeout_ns: u64, out: &mut Vec<Finding
     // Ps not stopped that cannot be named: the stop's count says so, but which of the
     // doubtful Ps they are is not known (attached while it was already waiting: a hung stop
     // emits only its wait probe, and no P changes). Said once, as what is known.
+    // The count is the last wait round's: Ps that stopped since are not in it. So with the P
+    // count known, only doubtful Ps can be the unnamed ones; without it (nothing seen but
+    // the waits), only while no P of this stop has been named.
     let named = sure.len()
         + if doubtful_are_stuck {
             doubtful.len()
         } else {
             0
         };
-    let unnamed = stw
-        .wait_stopwait
-        .map_or(0, |left| (left as usize).saturating_sub(named));
+    let nprocs_known = stw.nprocs.or(model.nprocs).is_some();
+    let unnamed = stw.wait_stopwait.map_or(0, |left| {
+        let n = (left as usize).saturating_sub(named);
+        if nprocs_known {
+            n.min(if doubtful_are_stuck {
+                0
+            } else {
+                doubtful.len()
+            })
+        } else if stw.reported.is_empty() {
+            n
+        } else {
+            0
+        }
+    });
     if unnamed > 0 && !stw.reported_unnamed {
         let candidates = if doubtful_are_stuck {
             &[][..]
