@@ -281,6 +281,74 @@ fn a_recording_killed_with_sigkill_still_reads_and_leaves_nothing_attached() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[test]
+fn a_write_that_fails_midway_stops_cleanly_and_the_file_reads() {
+    if !can_trace("a_write_that_fails_midway_stops_cleanly_and_the_file_reads") {
+        return;
+    }
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let dir = scratch("full");
+    let file = dir.join("run.trace");
+    let race = template_race();
+    let mut cmd = Command::new(TRACE_CLI);
+    cmd.args(["record", "-o", file.to_str().unwrap(), "--"])
+        .arg(&race)
+        .args(["--iterations", "1000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // A file size limit stands in for a full disk: writes past it fail (EFBIG) as they would
+    // with ENOSPC, partway through a chunk.
+    // SAFETY: only setrlimit and signal between fork and exec, on the child itself.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: 300_000,
+                rlim_max: 300_000,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut rec = cmd.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(rec.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let target: u32 = first.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let status = rec.wait().unwrap();
+    // The target goes on, untraced: every site is a nop again.
+    let bytes = site_bytes(target, &race);
+    // SAFETY: kill(2) on the template_race the recorder started (it is still running). It
+    // holds the pipes it inherited: they reach end of file only once it is gone.
+    unsafe { libc::kill(target as i32, libc::SIGKILL) };
+    assert!(bytes.iter().all(|&b| b == 0x90), "nop after");
+    let mut stderr = Vec::new();
+    std::io::Read::read_to_end(&mut rec.stderr.take().unwrap(), &mut stderr).unwrap();
+    let out = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr,
+    };
+    assert_error(
+        &out,
+        &format!(
+            "writing {}: file size limit reached; every chunk written before is readable",
+            file.display()
+        ),
+    );
+    let trace = read_trace(&file);
+    assert!(trace.end.end.is_none());
+    assert!(
+        trace.end.chunks >= 1 && trace.end.seq.events > 0,
+        "{:?}",
+        trace.end.seq
+    );
+    assert!(trace.end.seq.clean(), "{:?}", trace.end.seq);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Failures: one line, exit 1, no file left, nothing attached.
 #[test]
 fn attaching_to_a_process_without_goro_probes_fails_cleanly() {
