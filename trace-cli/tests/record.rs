@@ -349,6 +349,56 @@ fn a_write_that_fails_midway_stops_cleanly_and_the_file_reads() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[test]
+fn duration_ends_a_recording_and_v_says_what_was_attached() {
+    if !can_trace("duration_ends_a_recording_and_v_says_what_was_attached") {
+        return;
+    }
+    let dir = scratch("duration");
+    let file = dir.join("run.trace");
+    // A copy nobody runs: binary mode, nothing to record.
+    let race = dir.join("template_race");
+    std::fs::copy(template_race(), &race).unwrap();
+    let out = trace_cli(&[
+        "-v",
+        "record",
+        "-o",
+        file.to_str().unwrap(),
+        "--json",
+        "--binary",
+        race.to_str().unwrap(),
+        "--duration",
+        "300ms",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = summary_json(&out);
+    assert_eq!(
+        (s["end"].as_str(), s["events"].as_u64()),
+        (Some("duration"), Some(0))
+    );
+    assert_no_loss(&s);
+    let err = stderr(&out);
+    assert!(
+        err.contains("attached") && err.contains("probe sites"),
+        "{err}"
+    );
+    let trace = read_trace(&file);
+    assert_eq!(trace.end.end.unwrap().reason, "duration");
+    // Without -v, nothing but the summary.
+    let out = trace_cli(&[
+        "record",
+        "-o",
+        file.to_str().unwrap(),
+        "--binary",
+        race.to_str().unwrap(),
+        "--duration",
+        "100ms",
+    ]);
+    assert_eq!(stderr(&out), "");
+    assert!(stdout(&out).contains("lost: 0 dropped"), "{}", stdout(&out));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Failures: one line, exit 1, no file left, nothing attached.
 #[test]
 fn attaching_to_a_process_without_goro_probes_fails_cleanly() {
