@@ -399,6 +399,84 @@ fn duration_ends_a_recording_and_v_says_what_was_attached() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[test]
+fn loss_is_counted_and_every_missing_status_change_is_reported() {
+    if !can_trace("loss_is_counted_and_every_missing_status_change_is_reported") {
+        return;
+    }
+    let dir = scratch("loss");
+    let file = dir.join("run.trace");
+    let race = template_race();
+    // A 4 KiB ring holds about 30 events: template_race's bursts overflow it.
+    let out = trace_cli(&[
+        "record",
+        "--ring-size",
+        "4K",
+        "-o",
+        file.to_str().unwrap(),
+        "--json",
+        "--",
+        race.to_str().unwrap(),
+        "--iterations",
+        "200",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = summary_json(&out);
+    let loss = &s["loss"];
+    let (events, hits, drops) = (
+        s["events"].as_u64().unwrap(),
+        s["hits"].as_u64().unwrap(),
+        loss["drops"].as_u64().unwrap(),
+    );
+    assert_eq!(
+        hits,
+        events + drops,
+        "every hit is an event or a counted drop"
+    );
+    assert!(drops > 0, "a 4 KiB ring overflowed: {s}");
+    // Every status change missing from the trace is reported as a gap, with its size.
+    let trace = read_trace(&file);
+    let pid = s["target"]["pid"].as_u64().unwrap() as u32;
+    let probe = trace_cli::event::probe_index("p_status").unwrap();
+    let mut per_p: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
+    for i in &trace.inputs {
+        if let Input::Event(e) = i
+            && e.probe == probe
+            && e.pid == pid
+        {
+            let p = per_p.entry(e.arg("p").unwrap()).or_default();
+            p.0 += 1;
+            p.1 = p.1.max(e.arg("seq").unwrap());
+        }
+    }
+    let missing: u64 = per_p.values().map(|(n, max)| max - n).sum();
+    assert_eq!(trace.end.seq.missing, missing);
+    assert!(
+        missing > 0 && missing <= drops,
+        "{missing} missing, {drops} dropped"
+    );
+    // The replay delivers every recorded event, and finds what the live run found (unless
+    // the live run had to give up on a change that came later than its window).
+    assert_eq!(trace.end.seq.events, events);
+    if loss["late"] == 0 {
+        assert_eq!(loss["missing_status_changes"].as_u64().unwrap(), missing);
+    }
+    // analyze says it too, where it happened.
+    let a = trace_cli(&["analyze", file.to_str().unwrap(), "--events"]);
+    let text = stdout(&a);
+    let gaps = text
+        .lines()
+        .filter(|l| l.contains("LOST") && l.contains("status changes of P"))
+        .count() as u64;
+    assert_eq!(gaps, loss["seq_gaps"].as_u64().unwrap());
+    assert!(text.contains("events dropped: the ring buffer was full"));
+    assert!(
+        !text.contains("complete"),
+        "a lossy recording is not called complete"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Failures: one line, exit 1, no file left, nothing attached.
 #[test]
 fn attaching_to_a_process_without_goro_probes_fails_cleanly() {
