@@ -82,7 +82,8 @@ impl Sched {
         probe::newm(
             m.id,
             cur.map_or(0, |c| c.id),
-            u8::from(cur.is_some_and(|c| c.is_locked())),
+            // The creator's LockOSThread (the external lock), as the flag means for any newm.
+            u8::from(cur.is_some_and(|c| c.locked_ext.load(Ordering::Relaxed) != 0)),
             0,
             goro_probes::P_NONE,
             1,
