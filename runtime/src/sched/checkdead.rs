@@ -19,21 +19,21 @@ impl Sched {
         if !self.config.deadlock_detection || self.is_shutdown() {
             return;
         }
-        let run = self.mlive.load(Ordering::SeqCst)
+        let run = self.ms.live.load(Ordering::SeqCst)
             - s.midle.len() as i64
-            - self.nmidlelocked.load(Ordering::SeqCst);
+            - self.idle.nmidlelocked.load(Ordering::SeqCst);
         if run > 0 {
             return;
         }
         if run < 0 {
             super::fatal(&format!(
                 "checkdead: inconsistent M counts (live {}, idle {}, idle locked {})",
-                self.mlive.load(Ordering::SeqCst),
+                self.ms.live.load(Ordering::SeqCst),
                 s.midle.len(),
-                self.nmidlelocked.load(Ordering::SeqCst)
+                self.idle.nmidlelocked.load(Ordering::SeqCst)
             ));
         }
-        if self.ngoroutines.load(Ordering::SeqCst) <= 0 {
+        if self.gs.count.load(Ordering::SeqCst) <= 0 {
             return;
         }
         if !s.runq.is_empty() || self.allp().any(|p| !p.runq.is_empty()) {
@@ -44,14 +44,14 @@ impl Sched {
             // A sleeping goroutine will wake: the timer waiter M sleeps until then.
             return;
         }
-        if self.gcwaiting.load(Ordering::SeqCst) {
+        if self.stw.gcwaiting.load(Ordering::SeqCst) {
             return;
         }
         eprintln!("fatal error: all goroutines are asleep - deadlock!");
         eprintln!();
         eprintln!(
             "goro: {} goroutine(s) parked, none runnable, no timers, no syscalls",
-            self.ngoroutines.load(Ordering::SeqCst)
+            self.gs.count.load(Ordering::SeqCst)
         );
         std::process::exit(2);
     }

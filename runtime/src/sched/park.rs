@@ -82,7 +82,7 @@ pub(crate) fn gosched() {
 
 /// A binary semaphore whose waiters park (Go's semacquire/semrelease on worldsema). Release
 /// hands ownership straight to the first waiter, so no one can barge ahead of a queued waiter.
-pub(crate) struct Sema {
+pub(crate) struct BinarySema {
     state: Locked<SemaState>,
 }
 
@@ -91,9 +91,9 @@ struct SemaState {
     waiters: VecDeque<GRef>,
 }
 
-impl Sema {
-    pub(crate) const fn new() -> Sema {
-        Sema {
+impl BinarySema {
+    pub(crate) const fn new() -> BinarySema {
+        BinarySema {
             state: Locked::new(SemaState {
                 held: false,
                 waiters: VecDeque::new(),

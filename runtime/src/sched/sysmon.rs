@@ -82,7 +82,9 @@ impl Sched {
             }
             // No work waiting and spare capacity exists: leave it unless the call is long.
             if p.runq.is_empty()
-                && self.nmspinning.load(Ordering::SeqCst) + self.npidle.load(Ordering::SeqCst) > 0
+                && self.idle.nmspinning.load(Ordering::SeqCst)
+                    + self.idle.npidle.load(Ordering::SeqCst)
+                    > 0
                 && pd.syscallwhen.load(Ordering::Relaxed) + FORCE_PREEMPT_NS > now
             {
                 continue;
