@@ -396,6 +396,23 @@ fn duration_ends_a_recording_and_v_says_what_was_attached() {
     ]);
     assert_eq!(stderr(&out), "");
     assert!(stdout(&out).contains("lost: 0 dropped"), "{}", stdout(&out));
+    // SIGTERM ends it as cleanly as Ctrl-C, long before the duration.
+    let _ = std::fs::remove_file(&file);
+    let rec = Command::new(TRACE_CLI)
+        .args(["record", "--json", "-o", file.to_str().unwrap(), "--binary"])
+        .arg(&race)
+        .args(["--duration", "10m"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_size(&file, 16, Duration::from_secs(60));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(rec.id() as i32, libc::SIGTERM) };
+    let out = rec.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(summary_json(&out)["end"], "signal");
+    assert_eq!(read_trace(&file).end.end.unwrap().reason, "signal");
     let _ = std::fs::remove_dir_all(dir);
 }
 
