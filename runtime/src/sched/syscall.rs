@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering;
 
 use super::g::{GRef, GStatus, Switch};
-use super::m::{M, current_m};
+use super::m::M;
 use super::pstatus::{self, PStatus, Reason};
 use super::{Sched, probe};
 
@@ -23,11 +23,15 @@ pub(crate) enum ExitKind {
 
 /// Runs `f`, a call that may block the thread, without holding up other goroutines.
 pub(crate) fn syscall<R>(f: impl FnOnce() -> R) -> R {
-    let Some(m) = current_m() else { return f() };
-    if m.curg().is_none() || m.p().is_none() {
+    // The safepoint first, and the M it returns: a preemption there may move the goroutine to
+    // another thread, and entersyscall must act on the M the call will block.
+    let Some(m) = super::preempt::safepoint() else {
+        return f();
+    };
+    if m.p().is_none() {
+        // Already in a syscall (a nested call): the P is released.
         return f();
     }
-    super::checkpoint();
     let sched = m.sched();
     sched.entersyscall(m);
     // `f` is arbitrary user code and may panic. Unwinding past exitsyscall would leave the

@@ -1,0 +1,135 @@
+//! Regression tests for scheduler bugs found by review against Go's `proc.go` and by the stress
+//! program (`examples/stress`). Each reproduced its bug before the fix; the bugs showed up as
+//! crashes, aborts or hangs, so most run their workload in a child process (this binary
+//! re-executed in child mode) under a watchdog: a hang fails the test instead of hanging CI,
+//! and an abort is a failed exit status instead of a dead test runner.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Child mode, selected by this environment variable (see `child`).
+const CHILD: &str = "GORO_REGRESSIONS_CHILD";
+
+fn rt(procs: usize) -> goro::Runtime {
+    goro::Runtime::builder().procs(procs).build().unwrap()
+}
+
+/// A child's outcome: exit code (None if killed by a signal) and its output.
+struct ChildOut {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl ChildOut {
+    fn describe(&self) -> String {
+        format!(
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs this binary's `child` test in mode `mode`; fails the test if it is still running after
+/// `limit` (a hang), killing it.
+fn run_child(mode: &str, limit: Duration) -> ChildOut {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(CHILD, mode)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "child {mode} hung (killed after {limit:?})\n--- stdout\n{}\n--- stderr\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    ChildOut {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn child() {
+    let Ok(mode) = std::env::var(CHILD) else {
+        return;
+    };
+    match mode.as_str() {
+        "syscall_mix" => syscall_mix_child(),
+        other => panic!("unknown child mode {other}"),
+    }
+}
+
+// --- Bug 0: goro::syscall acted on a stale M -------------------------------------------------
+
+/// 4 Ps; goroutines loop on `goro::syscall(sleep 1–20 ms)` while the main goroutine calls
+/// `read_stats` every millisecond and flips the P count. Before the fix, `syscall` read the
+/// current M, then passed a safepoint (which may move the goroutine to another thread), then
+/// entered the syscall on the old M: panics ("entersyscall on a goroutine"), aborts ("a
+/// parking G's M holds a P") or hangs, about one run in three.
+fn syscall_mix_child() {
+    let done = rt(4).block_on(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(AtomicU64::new(0));
+        let hs: Vec<_> = (0..8u64)
+            .map(|i| {
+                let (stop, calls) = (stop.clone(), calls.clone());
+                goro::go(move || {
+                    let mut k = i;
+                    while !stop.load(Ordering::Relaxed) {
+                        k = k
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let ms = 1 + (k >> 33) % 20;
+                        goro::syscall(|| std::thread::sleep(Duration::from_millis(ms)));
+                        calls.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed() < Duration::from_secs(3) {
+            goro::sleep(Duration::from_millis(1));
+            let _ = goro::read_stats();
+            n += 1;
+            if n.is_multiple_of(50) {
+                goro::set_procs(if (n / 50).is_multiple_of(2) { 4 } else { 2 });
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for h in hs {
+            h.join().unwrap();
+        }
+        calls.load(Ordering::Relaxed)
+    });
+    println!("CHILD OK {done} calls");
+}
+
+#[test]
+fn syscalls_mixed_with_stws_and_set_procs_do_not_crash_or_hang() {
+    for round in 0..3 {
+        let out = run_child("syscall_mix", Duration::from_secs(60));
+        assert!(
+            out.code == Some(0) && out.stdout.contains("CHILD OK"),
+            "round {round}: {}",
+            out.describe()
+        );
+    }
+}
