@@ -72,6 +72,8 @@ fn child() {
     };
     match mode.as_str() {
         "syscall_mix" => syscall_mix_child(),
+        "locked_yield_deadlock_1" => locked_yield_deadlock_child(1),
+        "locked_yield_deadlock_3" => locked_yield_deadlock_child(3),
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -131,5 +133,37 @@ fn syscalls_mixed_with_stws_and_set_procs_do_not_crash_or_hang() {
             "round {round}: {}",
             out.describe()
         );
+    }
+}
+
+// --- Bug 1: deadlock detection after a locked goroutine yields ---------------------------------
+
+/// A locked goroutine yields `yields` times, then blocks forever. Before the fix, each wake-up
+/// of the locked M took it off the idle-locked count twice (startlockedm and stoplockedm), the
+/// count went negative and checkdead never fired: the process hung.
+fn locked_yield_deadlock_child(yields: usize) {
+    rt(2).block_on(move || {
+        goro::lock_os_thread();
+        for _ in 0..yields {
+            goro::gosched();
+        }
+        let (_tx, rx) = goro::chan::bounded::<()>(0);
+        let _ = rx.recv(); // nobody will ever send
+    });
+    println!("UNREACHABLE: block_on returned");
+}
+
+#[test]
+fn a_locked_goroutine_that_yielded_and_blocks_forever_is_a_deadlock() {
+    for mode in ["locked_yield_deadlock_1", "locked_yield_deadlock_3"] {
+        let out = run_child(mode, Duration::from_secs(30));
+        assert_eq!(out.code, Some(2), "{mode}: {}", out.describe());
+        assert!(
+            out.stderr
+                .contains("fatal error: all goroutines are asleep - deadlock!"),
+            "{mode}: {}",
+            out.describe()
+        );
+        assert!(!out.stdout.contains("UNREACHABLE"), "{mode}");
     }
 }

@@ -136,8 +136,8 @@ impl Sched {
             }
         };
         m.park.clear();
-        self.inner
-            .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
+        // No nmidlelocked decrement here: startlockedm, the only waker that hands a P to a
+        // locked M, already took us off the count (Go's stoplockedm does not decrement either).
         // SAFETY: a P handed over in nextp is alive and owned by the hand-off.
         self.acquirep(m, unsafe { &*p });
         true
