@@ -121,19 +121,13 @@ impl Sched {
             self.nmidlelocked.fetch_add(1, Ordering::SeqCst);
             self.checkdead(s);
         });
-        let p = loop {
-            m.park.sleep();
-            if self.is_shutdown() {
-                return false;
-            }
-            let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
-            if !p.is_null() {
-                break p;
-            }
-            m.park.clear();
-            if !m.nextp.load(Ordering::Acquire).is_null() {
-                continue;
-            }
+        m.park.sleep();
+        if self.is_shutdown() {
+            return false;
+        }
+        // Only startlockedm hands us a P; any other wake-up (a stale one, shutdown) is spurious.
+        let Some(p) = m.park.take_handoff(&m.nextp, || self.is_shutdown()) else {
+            return false;
         };
         m.park.clear();
         // No nmidlelocked decrement here: startlockedm, the only waker that hands a P to a
@@ -154,8 +148,7 @@ impl Sched {
         self.inner
             .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
         let p = self.releasep(m);
-        lm.nextp.store(p as *const _ as *mut _, Ordering::Release);
-        lm.park.wakeup();
+        lm.park.hand_over(&lm.nextp, p as *const _ as *mut _);
         self.stopm(m, None);
     }
 

@@ -3,8 +3,8 @@
 //!
 //! Lock rules for M fields: `p` and `curg` are written only by the M itself; `nextp` and
 //! `spinning` are written by whoever wakes the M (startm), before `park.wakeup()`, and read by
-//! the M after its sleep returns — the note orders them. `locks` is touched only by the M's
-//! own thread.
+//! the M after its sleep returns — the note orders them (`Note::hand_over`, `take_handoff`).
+//! `locks` is touched only by the M's own thread.
 
 use std::cell::Cell;
 use std::ptr;
