@@ -185,6 +185,41 @@ impl Sched {
 mod tests {
     use super::*;
 
+    /// With only the runtime's internal lock held, creating an M clones it from this thread as
+    /// Go does (`newm` looks at the external lock alone). Before the fix the internal lock
+    /// counted, the M was queued for a template thread nobody had started, and the process
+    /// aborted ("newm: a locked thread needs the template thread, which was never started").
+    #[test]
+    fn internal_lock_child() {
+        if !crate::sched::testutil::is_child() {
+            return;
+        }
+        let r = crate::Runtime::builder()
+            .procs(4)
+            .build()
+            .unwrap()
+            .block_on(|| {
+                lock_os_thread_internal();
+                // Each go() readies a goroutine with idle Ps and no idle M: wakep creates an M
+                // from this (internally locked) thread.
+                let hs: Vec<_> = (0..8u64).map(|i| crate::go(move || i * 2)).collect();
+                let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+                unlock_os_thread_internal();
+                sum
+            });
+        println!("CHILD OK {r}");
+    }
+
+    #[test]
+    fn an_internally_locked_thread_creates_ms_directly() {
+        let (code, stdout, stderr) =
+            crate::sched::testutil::run_child("sched::lockos::tests::internal_lock_child");
+        assert!(
+            code == Some(0) && stdout.contains("CHILD OK 56"),
+            "exit {code:?}\n{stdout}\n{stderr}"
+        );
+    }
+
     fn wired() -> bool {
         let m = current_m().expect("on a goroutine");
         !m.lockedg.load(Ordering::Relaxed).is_null()

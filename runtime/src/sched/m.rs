@@ -92,13 +92,6 @@ impl M {
         unsafe { self.p.load(Ordering::Relaxed).as_ref() }
     }
 
-    /// Whether this thread is wired to a goroutine (LockOSThread): threads must not be cloned
-    /// from it, since its OS state may be tainted.
-    #[inline]
-    pub(crate) fn is_locked(&self) -> bool {
-        self.locked_ext.load(Ordering::Relaxed) != 0 || self.locked_int.load(Ordering::Relaxed) != 0
-    }
-
     #[inline]
     pub(crate) fn lockedg(&self) -> Option<&G> {
         // SAFETY: Gs live as long as the runtime.

@@ -46,6 +46,8 @@ pub(crate) mod stw;
 pub(crate) mod syscall;
 pub(crate) mod sysmon;
 pub(crate) mod template;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub(crate) mod timers;
 
 /// The probe functions, one per catalog entry (see `goro-probes`).

@@ -94,7 +94,9 @@ impl Sched {
         // A safepoint, as Go's allocm is. Callers holding a P in limbo run with acquirem.
         super::checkpoint();
         let cur = current_m();
-        let locked = cur.is_some_and(|cur| cur.is_locked());
+        // Only a user's lock taints a thread (Go's newm checks lockedExt alone): the runtime's
+        // own lock does not change OS state, and the template thread may not exist for it.
+        let locked = cur.is_some_and(|cur| cur.locked_ext.load(Ordering::Relaxed) != 0);
         probe::newm(
             m.id,
             cur.map_or(0, |c| c.id),
