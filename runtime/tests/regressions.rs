@@ -167,3 +167,25 @@ fn a_locked_goroutine_that_yielded_and_blocks_forever_is_a_deadlock() {
         assert!(!out.stdout.contains("UNREACHABLE"), "{mode}");
     }
 }
+
+// --- Bug 4: the snapshot listed _Pdead Ps as blocking a stop-the-world -------------------------
+
+#[test]
+fn a_stopped_world_after_shrinking_waits_for_no_dead_p() {
+    let r = rt(4);
+    let insp = r.inspector();
+    let (procs, unstopped, statuses) = common::watchdog(common::HANG, move || {
+        r.block_on(move || {
+            goro::set_procs(2);
+            let w = goro::stop_the_world(goro::StwReason::User);
+            let snap = insp.snapshot();
+            drop(w);
+            let unstopped: Vec<u32> = snap.unstopped_ps().iter().map(|p| p.id).collect();
+            let statuses: Vec<&str> = snap.ps.iter().map(|p| p.status).collect();
+            (snap.procs, unstopped, statuses)
+        })
+    });
+    assert_eq!(procs, 2);
+    assert_eq!(&statuses[2..], ["_Pdead", "_Pdead"], "{statuses:?}");
+    assert_eq!(unstopped, Vec::<u32>::new(), "{statuses:?}");
+}
