@@ -37,8 +37,28 @@ impl Sched {
             return;
         }
         if !s.runq.is_empty() || self.allp().any(|p| !p.runq.is_empty()) {
-            // Runnable work with no M: an M will be started for it (a hand-off in flight).
-            return;
+            // Runnable work and no M to run it: nothing will ever start one (an M being started
+            // is counted in `mlive` from the moment startm decides on it, under this lock).
+            // A runtime bug, such as a P lost in a hand-off: Go throws here too. Say where
+            // every P is: that is what the diagnosis needs.
+            eprintln!(
+                "goro: checkdead: spinning {}, idle Ps {}, stopwait {}, gcwaiting {}",
+                self.nmspinning.load(Ordering::SeqCst),
+                self.npidle.load(Ordering::SeqCst),
+                self.stopwait.load(Ordering::SeqCst),
+                self.gcwaiting.load(Ordering::SeqCst)
+            );
+            for p in self.debug_snapshot().ps {
+                eprintln!("goro: checkdead: {p:?}");
+            }
+            super::fatal(&format!(
+                "checkdead: runnable goroutines while every M is idle (live {}, idle {}, idle \
+                 locked {}, global queue {})",
+                self.mlive.load(Ordering::SeqCst),
+                s.midle.len(),
+                self.nmidlelocked.load(Ordering::SeqCst),
+                s.runq.len()
+            ));
         }
         if self.earliest_timer() != 0 {
             // A sleeping goroutine will wake: the timer waiter M sleeps until then.
@@ -54,5 +74,45 @@ impl Sched {
             self.ngoroutines.load(Ordering::SeqCst)
         );
         std::process::exit(2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ptr::NonNull;
+
+    use super::super::g::G;
+    use super::super::{Config, GRef, Sched, testutil};
+    use super::*;
+
+    /// The state a lost hand-off leaves: a runnable goroutine and no M that is not idle. A
+    /// runtime cannot reach it without a bug, so the test builds it on a runtime that never
+    /// started: one goroutine on the global queue, no M. Before the fix checkdead returned
+    /// ("an M will be started for it") and the program hung; Go throws.
+    #[test]
+    fn runnable_goroutine_with_every_m_idle_child() {
+        if !testutil::is_child() {
+            return;
+        }
+        let sched = Sched::new(64 * 1024, Config::default());
+        let g = Box::leak(G::new(sched.stacks.alloc()));
+        sched.ngoroutines.store(1, Ordering::SeqCst);
+        sched.inner.with(|s| {
+            s.runq.push_back(GRef(NonNull::from(&*g)));
+            sched.checkdead(s);
+        });
+        println!("CHECKDEAD RETURNED");
+    }
+
+    #[test]
+    fn a_runnable_goroutine_with_every_m_idle_is_fatal() {
+        let (code, stdout, stderr) = testutil::run_child(
+            "sched::checkdead::tests::runnable_goroutine_with_every_m_idle_child",
+        );
+        assert!(
+            code.is_none() && stderr.contains("fatal error: checkdead: runnable goroutines"),
+            "exit {code:?}\n{stdout}\n{stderr}"
+        );
+        assert!(!stdout.contains("CHECKDEAD RETURNED"));
     }
 }

@@ -77,6 +77,12 @@ impl Sched {
             },
         };
         let nm = self.mget(inner);
+        if nm.is_none() {
+            // The M we are about to create counts as running from now, under the lock (Go's
+            // mReserveID): else checkdead, run by an M going idle before newm counts it, would
+            // see every M idle beside a P with work on its way to that M.
+            self.mlive.fetch_add(1, Ordering::SeqCst);
+        }
         drop(s);
         probe::startm(p.id, nm.map_or(0, |m| m.id), u8::from(spinning));
         match nm {

@@ -158,7 +158,9 @@ pub(crate) struct Sched {
     pub(crate) newm_handoff_len: AtomicU32,
     /// Worker Ms that exist (their thread may not have started yet), for checkdead. Under `inner`.
     pub(crate) mlive: AtomicI64,
-    /// Locked Ms parked waiting for their goroutine, and M0 parked for good. Under `inner`.
+    /// Locked Ms parked waiting for their goroutine, and M0 parked for good; minus one while a
+    /// thread that is no M holds a P or readies a goroutine (sysmon's retake, a plain thread's
+    /// ready), so that checkdead counts it as running. Under `inner`.
     pub(crate) nmidlelocked: AtomicI64,
     /// The current stop-the-world: id (0 = none), reason, start time (runtime clock).
     pub(crate) stw_current: AtomicU64,

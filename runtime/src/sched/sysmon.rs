@@ -87,12 +87,22 @@ impl Sched {
             {
                 continue;
             }
+            // sysmon is no M: while it holds the P (from the CAS until handoffp gives it to an
+            // M or a list), count one more M running. Otherwise the M whose P we take can leave
+            // its call, find no P, go idle and — every M idle, a P with work in no one's hands
+            // — report a deadlock (Go's retake does the same with incidlelocked).
+            self.inner
+                .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
             if pstatus::cas_status(p, PStatus::Syscall, PStatus::Idle, 0, Reason::Retake) {
                 p.syscalltick.fetch_add(1, Ordering::Relaxed);
                 self.stats.retakes.fetch_add(1, Ordering::Relaxed);
                 n += 1;
                 self.handoffp(p);
             }
+            self.inner.with(|s| {
+                self.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+                self.checkdead(s);
+            });
         }
         n
     }

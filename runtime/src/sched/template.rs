@@ -82,11 +82,10 @@ impl Sched {
     }
 
     /// Creates an M that will start by acquiring `p` (Go's newm): directly, or through the
-    /// template thread when the calling thread is locked.
+    /// template thread when the calling thread is locked. The caller has already counted it
+    /// in `mlive`, under the scheduler lock (see `startm`).
     pub(crate) fn newm(&self, p: Option<&P>, spinning: bool) -> &M {
         let m = self.alloc_m();
-        self.inner
-            .with(|_| self.mlive.fetch_add(1, Ordering::SeqCst));
         m.spinning.store(spinning, Ordering::Relaxed);
         if let Some(p) = p {
             m.nextp.store(p as *const P as *mut P, Ordering::Release);
