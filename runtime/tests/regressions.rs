@@ -74,6 +74,7 @@ fn child() {
         "syscall_mix" => syscall_mix_child(),
         "locked_yield_deadlock_1" => locked_yield_deadlock_child(1),
         "locked_yield_deadlock_3" => locked_yield_deadlock_child(3),
+        "sysmon_during_stw" => sysmon_during_stw_child(),
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -188,4 +189,63 @@ fn a_stopped_world_after_shrinking_waits_for_no_dead_p() {
     assert_eq!(procs, 2);
     assert_eq!(&statuses[2..], ["_Pdead", "_Pdead"], "{statuses:?}");
     assert_eq!(unstopped, Vec::<u32>::new(), "{statuses:?}");
+}
+
+// --- Bug 5: sysmon, syscall under a stopped world ------------------------------------------------
+
+/// Voluntary context switches of this process's thread named `name` (from /proc).
+fn thread_ctxt_switches(name: &str) -> Option<u64> {
+    for e in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = e.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let status = std::fs::read_to_string(dir.join("status")).ok()?;
+        return status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse().ok());
+    }
+    None
+}
+
+/// While the world is stopped sysmon has nothing to do (every P is `_Pgcstop`) and parks until
+/// start-the-world, as Go's does (`sysmonwait`). Before the fix it kept ticking every 20µs and,
+/// with a timer overdue, woke the timer-waiter M each tick (an M that could only stop again).
+/// The count of sysmon's sleeps during a long stop tells the two apart by orders of magnitude:
+/// parked, it wakes a couple of times at most (the stop begins mid-tick); ticking, thousands.
+fn sysmon_during_stw_child() {
+    let wakes = rt(2).block_on(|| {
+        // A goroutine whose timer falls due while the world is stopped.
+        let sleeper = goro::go(|| goro::sleep(Duration::from_millis(5)));
+        let w = goro::stop_the_world(goro::StwReason::User);
+        // Let sysmon notice the stop, then count its sleeps over a long hold.
+        std::thread::sleep(Duration::from_millis(30));
+        let before = thread_ctxt_switches("goro-sysmon").expect("sysmon thread");
+        std::thread::sleep(Duration::from_millis(300));
+        let after = thread_ctxt_switches("goro-sysmon").expect("sysmon thread");
+        drop(w);
+        sleeper.join().unwrap();
+        after - before
+    });
+    println!("SYSMON WAKES {wakes}");
+}
+
+#[test]
+fn sysmon_parks_while_the_world_is_stopped() {
+    let out = run_child("sysmon_during_stw", Duration::from_secs(30));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let wakes: u64 = out
+        .stdout
+        .split("SYSMON WAKES ")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no count: {}", out.describe()));
+    // Ticking at sysmon's fastest (20µs) or backed off (10ms), 300ms is ≥30 sleeps; parked it
+    // is woken only by start-the-world (after the count) or, as a safety net, every 100ms.
+    assert!(
+        wakes <= 5,
+        "sysmon woke {wakes} times while the world was stopped"
+    );
 }

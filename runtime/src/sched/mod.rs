@@ -147,6 +147,8 @@ pub(crate) struct Sched {
     pub(crate) timer_waiter_until: AtomicI64,
     pub(crate) shutdown: AtomicBool,
     pub(crate) sysmon_note: Note,
+    /// sysmon is parked until start-the-world wakes it (Go's sysmonwait). Under `inner`.
+    pub(crate) sysmonwait: AtomicBool,
     pub(crate) stats: stats::GlobalCounters,
     /// Set (0→1) by the first LockOSThread, before the template thread is created.
     pub(crate) have_template_thread: AtomicU32,
@@ -203,6 +205,7 @@ impl Sched {
             timer_waiter_until: AtomicI64::new(0),
             shutdown: AtomicBool::new(false),
             sysmon_note: Note::new(),
+            sysmonwait: AtomicBool::new(false),
             stats: stats::GlobalCounters::default(),
             have_template_thread: AtomicU32::new(0),
             template_m: AtomicPtr::new(ptr::null_mut()),

@@ -153,7 +153,7 @@ impl Sched {
     /// Restarts the world: applies a pending P count, gives the caller its P back, and starts
     /// Ms for Ps that have work.
     pub(crate) fn start_the_world_with_sema(&self, m: &M) {
-        let with_work = self.inner.with(|s| {
+        let (with_work, wake_sysmon) = self.inner.with(|s| {
             let procs = if s.newprocs != 0 {
                 std::mem::take(&mut s.newprocs)
             } else {
@@ -163,8 +163,11 @@ impl Sched {
             self.gcwaiting.store(false, Ordering::SeqCst);
             let id = self.stw_current.swap(0, Ordering::AcqRel);
             super::probe::stw_end(id);
-            with_work
+            (with_work, self.sysmonwait.swap(false, Ordering::SeqCst))
         });
+        if wake_sysmon {
+            self.sysmon_note.wakeup();
+        }
         for p in with_work {
             self.startm(Some(p), false);
         }
