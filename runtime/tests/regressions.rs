@@ -75,6 +75,7 @@ fn child() {
         "locked_yield_deadlock_1" => locked_yield_deadlock_child(1),
         "locked_yield_deadlock_3" => locked_yield_deadlock_child(3),
         "sysmon_during_stw" => sysmon_during_stw_child(),
+        "syscall_in_stw" => syscall_in_stw_child(),
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -247,5 +248,35 @@ fn sysmon_parks_while_the_world_is_stopped() {
     assert!(
         wakes <= 5,
         "sysmon woke {wakes} times while the world was stopped"
+    );
+}
+
+/// `goro::syscall` with the world stopped by the caller: before the fix, entersyscall found
+/// the caller's P `_Pgcstop` and the process aborted on a status assertion.
+fn syscall_in_stw_child() {
+    let msg = rt(2).block_on(|| {
+        let h = goro::go(|| {
+            let _w = goro::stop_the_world(goro::StwReason::User);
+            goro::syscall(|| ())
+        });
+        let e = h
+            .join()
+            .expect_err("syscall under a stopped world must panic");
+        // The world was restarted by the guard's drop during unwinding: this runs.
+        let _ = goro::read_stats();
+        common::panic_message(&*e).unwrap_or("").to_owned()
+    });
+    println!("PANIC MESSAGE: {msg}");
+}
+
+#[test]
+fn syscall_while_the_world_is_stopped_is_a_clear_panic() {
+    let out = run_child("syscall_in_stw", Duration::from_secs(30));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(
+        out.stdout
+            .contains("PANIC MESSAGE: goro::syscall called while the world is stopped"),
+        "{}",
+        out.describe()
     );
 }

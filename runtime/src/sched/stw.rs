@@ -261,11 +261,23 @@ impl Sched {
 /// The world, stopped: every other P is `_Pgcstop` and no other goroutine runs until this
 /// guard drops. Hold it briefly and do not block while holding it (no channel operations, no
 /// sleeping): the goroutines you would wait for are stopped.
+///
+/// The guard belongs to the goroutine that stopped the world (its M runs with preemption
+/// disabled until the guard drops), so it is not `Send`:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// goro::Runtime::builder().build().unwrap().block_on(|| {
+///     send(goro::stop_the_world(goro::StwReason::User));
+/// });
+/// ```
 pub struct WorldStopped {
     m: &'static M,
     id: u64,
     reason: StwReason,
     stopping_ns: u64,
+    /// Not `Send`: dropped elsewhere, it would restart the world from another M.
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl WorldStopped {
@@ -309,6 +321,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
         id,
         reason,
         stopping_ns,
+        _not_send: std::marker::PhantomData,
     }
 }
 

@@ -22,15 +22,26 @@ pub(crate) enum ExitKind {
 }
 
 /// Runs `f`, a call that may block the thread, without holding up other goroutines.
+///
+/// # Panics
+/// With the world stopped by the calling goroutine (a `WorldStopped` guard held): its P is
+/// `_Pgcstop`, and the goroutines that a blocking call could wait for are stopped.
 pub(crate) fn syscall<R>(f: impl FnOnce() -> R) -> R {
     // The safepoint first, and the M it returns: a preemption there may move the goroutine to
     // another thread, and entersyscall must act on the M the call will block.
     let Some(m) = super::preempt::safepoint() else {
         return f();
     };
-    if m.p().is_none() {
+    let Some(p) = m.p() else {
         // Already in a syscall (a nested call): the P is released.
         return f();
+    };
+    if p.status() != PStatus::Running {
+        // The only other status a running goroutine's P can have: the caller stopped the world.
+        panic!(
+            "goro::syscall called while the world is stopped (a WorldStopped guard is held): \
+             release the guard before blocking"
+        );
     }
     let sched = m.sched();
     sched.entersyscall(m);
