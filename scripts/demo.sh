@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-cargo build --release -p goro --examples -p trace-cli
+# Every binary and example: the scenario (an example of goro) and trace-cli (a binary).
+cargo build --release --workspace --examples --bins
 bin=target/release/examples/template_race
 
 echo "== goro probes compiled into the scenario (trace-cli probes, first lines)"

@@ -5,8 +5,10 @@
 //! * [`probe`]: one `#[inline(always)]` function per probe, e.g.
 //!   `probe::p_status(p, pstatus::IDLE, pstatus::RUNNING, m, reason::ACQUIRE)`.
 //!   With the `disabled` feature every site compiles to nothing (for the overhead benchmark).
-//! * [`sdt`]: reads `.note.stapsdt` from an executable or a shared library and maps each site
-//!   to the file offset a uprobe attaches to; [`spec`] decodes the argument specs.
+//! * `sdt` (feature `reader`): reads `.note.stapsdt` from an executable or a shared library and
+//!   maps each site to the file offset a uprobe attaches to; `spec` decodes the argument specs.
+//!   Tools turn the feature on; a program built on the runtime needs only the catalog and the
+//!   probe functions, so it does not compile the reader's dependencies.
 //!
 //! A probe call is typed by its catalog entry, so misuse does not compile. (Stable rustdoc
 //! does not check the error codes below; the first, compiling example is the control: each
@@ -43,9 +45,12 @@ mod site;
 mod define;
 
 pub mod catalog;
+#[cfg(feature = "reader")]
 pub mod sdt;
+#[cfg(feature = "reader")]
 pub mod spec;
 
+#[cfg(feature = "reader")]
 #[doc(hidden)]
 pub mod fuzzing;
 

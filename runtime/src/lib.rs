@@ -2,7 +2,8 @@
 //!
 //! Goroutines (G) are stackful coroutines multiplexed onto OS threads (M) through a fixed set
 //! of processors (P), with Go's run queues, work stealing, spinning threads, blocking-call
-//! hand-off (`syscall`), sysmon, cooperative preemption and stop-the-world. See `DESIGN.md`.
+//! hand-off (`syscall`), sysmon, cooperative preemption and stop-the-world. The repository's
+//! `docs/ARCHITECTURE.md` describes the model.
 //!
 //! ```
 //! let sum = goro::Runtime::builder().procs(2).build().unwrap().block_on(|| {

@@ -1,6 +1,6 @@
 //! `trace-cli`: finds why a goro stop-the-world never ends.
 //!
-//! Exit status (DESIGN.md): 0 success, 1 error, 2 usage, 3 at least one finding.
+//! Exit status: 0 success, 1 error, 2 usage, 3 at least one finding.
 
 mod cli;
 mod commands;
