@@ -76,6 +76,8 @@ fn child() {
         "locked_yield_deadlock_3" => locked_yield_deadlock_child(3),
         "sysmon_during_stw" => sysmon_during_stw_child(),
         "syscall_in_stw" => syscall_in_stw_child(),
+        "select_default_loop" => nonblocking_loop_child(false),
+        "try_ops_loop" => nonblocking_loop_child(true),
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -279,4 +281,55 @@ fn syscall_while_the_world_is_stopped_is_a_clear_panic() {
         "{}",
         out.describe()
     );
+}
+
+// --- Found by the stress program: non-blocking channel operations were not safepoints ---------
+
+/// A goroutine loops on channel operations that never block — a `select!` with `default`
+/// (`try_ops` false) or `try_send`/`try_recv` (true) on a channel with room — while the main
+/// goroutine stops the world 20 times. Every runtime call is a safepoint (Go's function
+/// prologues are); these were not, so the first stop-the-world waited forever for the loop's
+/// P and the child hung.
+fn nonblocking_loop_child(try_ops: bool) {
+    let rounds = rt(2).block_on(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let h = goro::go(move || {
+            let (tx, rx) = goro::chan::bounded::<u64>(1);
+            let mut rounds = 0u64;
+            while !stop2.load(Ordering::Relaxed) {
+                if try_ops {
+                    if tx.try_send(rounds).is_err() {
+                        rx.try_recv().unwrap();
+                    }
+                } else {
+                    goro::select! {
+                        send(tx, rounds) -> r => r.unwrap(),
+                        recv(rx) -> r => { r.unwrap(); },
+                        default => unreachable!("one case is always ready"),
+                    }
+                }
+                rounds += 1;
+            }
+            rounds
+        });
+        for _ in 0..20 {
+            let _ = goro::read_stats();
+        }
+        stop.store(true, Ordering::Relaxed);
+        h.join().unwrap()
+    });
+    println!("CHILD OK {rounds}");
+}
+
+#[test]
+fn a_loop_of_non_blocking_channel_operations_lets_the_world_stop() {
+    for mode in ["select_default_loop", "try_ops_loop"] {
+        let out = run_child(mode, Duration::from_secs(30));
+        assert!(
+            out.code == Some(0) && out.stdout.contains("CHILD OK"),
+            "{mode}: {}",
+            out.describe()
+        );
+    }
 }
