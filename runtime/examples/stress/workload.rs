@@ -12,8 +12,10 @@
 //! - `lock_os_thread` churn: locked goroutines that yield, sleep, make calls and ping-pong
 //!   with an unlocked partner, then unlock; and goroutines that exit while locked (each ends
 //!   its thread);
-//! - `read_stats` (a stop-the-world) every millisecond, and `set_procs` flips to random
-//!   counts every 5–30 ms;
+//! - `read_stats` (a stop-the-world) every millisecond, `set_procs` flips to random counts
+//!   every 5–30 ms, and user stop-the-worlds that check nothing else runs while they hold it;
+//! - CPU-bound goroutines that reach only `checkpoint()` (preempted by sysmon and by every
+//!   stop-the-world), and a `select!` with `default` polling;
 //! - panics caught by `join`; `goro::sync::Mutex` counters under a `WaitGroup`.
 //!
 //! A watchdog thread outside the runtime watches a progress counter that every loop bumps: if
@@ -117,6 +119,9 @@ struct Shared {
     sleeps: AtomicU64,
     syscalls: AtomicU64,
     stws: AtomicU64,
+    user_stws: AtomicU64,
+    spins: AtomicU64,
+    polls: AtomicU64,
     procs_changes: AtomicU64,
     panics_caught: AtomicU64,
     locked_exits: AtomicU64,
@@ -141,6 +146,9 @@ pub struct Report {
     pub sleeps: u64,
     pub syscalls: u64,
     pub stws: u64,
+    pub user_stws: u64,
+    pub spins: u64,
+    pub polls: u64,
     pub procs_changes: u64,
     pub panics_caught: u64,
     pub locked_exits: u64,
@@ -433,6 +441,81 @@ fn workload(o: &Opts, sh: Arc<Shared>) -> Result<Report, String> {
         }));
     }
 
+    // CPU-bound goroutines: only checkpoint() lets them be preempted. Each counts its rounds
+    // into `spins`; a user stop-the-world checks that the count stands still while it holds
+    // the world (nothing else runs), and `select!` with `default` polls a channel.
+    // Bursts of 1-15 ms (sysmon preempts those past 10 ms), then a short sleep, so the other
+    // goroutines still get the CPU.
+    let spin_count = Arc::new(AtomicU64::new(0));
+    for i in 0..2 {
+        let (sh, count) = (sh.clone(), spin_count.clone());
+        hs.push(goro::go(move || {
+            let mut rng = Rng::new(seed, 750 + i);
+            let mut x = 0u64;
+            while !sh.stopping() {
+                let burst = Instant::now() + Duration::from_micros(rng.range(1000, 15_000));
+                while Instant::now() < burst {
+                    for i in 0..1000u64 {
+                        x = x.wrapping_mul(31).wrapping_add(i);
+                        if i % 100 == 0 {
+                            goro::checkpoint();
+                        }
+                    }
+                    count.fetch_add(1, Ordering::Relaxed);
+                    sh.spins.fetch_add(1, Ordering::Relaxed);
+                    sh.tick();
+                }
+                goro::sleep(Duration::from_micros(rng.range(1000, 5000)));
+            }
+            std::hint::black_box(x);
+        }));
+    }
+    {
+        let (sh, count) = (sh.clone(), spin_count.clone());
+        hs.push(goro::go(move || {
+            let mut rng = Rng::new(seed, 800);
+            while !sh.stopping() {
+                goro::sleep(Duration::from_millis(rng.range(2, 10)));
+                let w = goro::stop_the_world(goro::StwReason::User);
+                let before = count.load(Ordering::Relaxed);
+                for _ in 0..rng.range(1, 50) {
+                    std::hint::spin_loop();
+                }
+                let after = count.load(Ordering::Relaxed);
+                drop(w);
+                assert_eq!(before, after, "a goroutine ran while the world was stopped");
+                sh.user_stws.fetch_add(1, Ordering::Relaxed);
+                sh.tick();
+            }
+        }));
+    }
+    {
+        let sh = sh.clone();
+        hs.push(goro::go(move || {
+            let (tx, rx) = chan::bounded::<u64>(1);
+            let mut rng = Rng::new(seed, 900);
+            let (mut sent, mut got) = (0u64, 0u64);
+            while !sh.stopping() {
+                let v = rng.next();
+                goro::select! {
+                    send(tx, v) -> r => { r.expect("open"); sent += 1; },
+                    recv(rx) -> r => { r.expect("open"); got += 1; },
+                    default => goro::gosched(),
+                }
+                let polls = sh.polls.fetch_add(1, Ordering::Relaxed) + 1;
+                sh.tick();
+                if polls.is_multiple_of(256) {
+                    goro::sleep(Duration::from_micros(rng.range(0, 1000)));
+                }
+            }
+            got += rx.try_recv().map_or(0, |_| 1);
+            assert_eq!(
+                sent, got,
+                "select with default: sent {sent}, received {got}"
+            );
+        }));
+    }
+
     // Panics caught by join.
     {
         let sh = sh.clone();
@@ -547,7 +630,9 @@ fn workload(o: &Opts, sh: Arc<Shared>) -> Result<Report, String> {
     if s.procs != o.procs {
         errors.push(format!("P count {} after restoring {}", s.procs, o.procs));
     }
-    let mine = sh.stws.load(Ordering::Relaxed) + sh.procs_changes.load(Ordering::Relaxed);
+    let mine = sh.stws.load(Ordering::Relaxed)
+        + sh.procs_changes.load(Ordering::Relaxed)
+        + sh.user_stws.load(Ordering::Relaxed);
     if s.stws < mine {
         errors.push(format!("stws {} < the {mine} this run made", s.stws));
     }
@@ -573,6 +658,9 @@ fn workload(o: &Opts, sh: Arc<Shared>) -> Result<Report, String> {
         sleeps: sh.sleeps.load(Ordering::Relaxed),
         syscalls: sh.syscalls.load(Ordering::Relaxed),
         stws: sh.stws.load(Ordering::Relaxed),
+        user_stws: sh.user_stws.load(Ordering::Relaxed),
+        spins: sh.spins.load(Ordering::Relaxed),
+        polls: sh.polls.load(Ordering::Relaxed),
         procs_changes: sh.procs_changes.load(Ordering::Relaxed),
         panics_caught: sh.panics_caught.load(Ordering::Relaxed),
         locked_exits: sh.locked_exits.load(Ordering::Relaxed),
