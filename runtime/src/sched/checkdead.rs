@@ -48,8 +48,18 @@ impl Sched {
                 self.stopwait.load(Ordering::SeqCst),
                 self.gcwaiting.load(Ordering::SeqCst)
             );
-            for p in self.debug_snapshot().ps {
-                eprintln!("goro: checkdead: {p:?}");
+            // From the P fields alone: this lock is a leaf, the snapshot would take `allm`'s.
+            for p in self.allp() {
+                eprintln!(
+                    "goro: checkdead: P {} {} on idle list {} run queue {} last {} by M {}",
+                    p.id,
+                    p.status().name(),
+                    p.on_idle_list.load(Ordering::Relaxed),
+                    p.runq.len(),
+                    super::pstatus::Reason::from_u32(p.last_reason.load(Ordering::Relaxed))
+                        .map_or("?", |r| r.name()),
+                    p.last_m.load(Ordering::Relaxed)
+                );
             }
             super::fatal(&format!(
                 "checkdead: runnable goroutines while every M is idle (live {}, idle {}, idle \
