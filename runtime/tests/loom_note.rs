@@ -47,6 +47,11 @@ mod futex {
     }
 }
 
+/// The runtime's `fatal` aborts; in a model, a panic fails the execution just as well.
+fn fatal(msg: &str) -> ! {
+    panic!("fatal: {msg}")
+}
+
 #[allow(dead_code)] // the models use the hand-off, not the timed sleep
 #[rustfmt::skip] // formatted with the runtime sources, not with this test
 #[path = "../src/sched/note.rs"]

@@ -69,13 +69,14 @@ impl Note {
     /// The waker's half of a hand-off: puts `value` in `slot`, then wakes the sleeper. The
     /// caller owns the right to hand over (e.g. it took the sleeper off the idle list), so the
     /// slot is empty: a swap, so that a second hand-off to the same sleeper (a P lost in
-    /// between) is caught here rather than found as a hang.
+    /// between) is a fatal error here rather than a hang later.
     pub(crate) fn hand_over<T>(&self, slot: &AtomicPtr<T>, value: *mut T) {
         let old = slot.swap(value, Ordering::AcqRel);
-        assert!(
-            old.is_null(),
-            "hand-off to a sleeper that already holds one"
-        );
+        if !old.is_null() {
+            // The first value would be lost (a P on no list): a broken invariant, not an error
+            // to unwind from — the waker may be sysmon, whose death nobody would notice.
+            super::fatal("hand-off to a sleeper that already holds one");
+        }
         self.wakeup();
     }
 
