@@ -56,7 +56,7 @@ impl Sched {
                     p.status().name(),
                     p.on_idle_list.load(Ordering::Relaxed),
                     p.runq.len(),
-                    super::pstatus::Reason::from_u32(p.last_reason.load(Ordering::Relaxed))
+                    super::pstatus::Reason::from_code(p.last_reason.load(Ordering::Relaxed))
                         .map_or("?", |r| r.name()),
                     p.last_m.load(Ordering::Relaxed)
                 );

@@ -10,7 +10,7 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use goro_probes::handoff;
+use goro_probes::Handoff;
 
 use super::m::{self, M};
 use super::p::P;
@@ -174,7 +174,7 @@ impl Sched {
     pub(crate) fn handoffp(&self, p: &P) {
         // 1. Local or global work: start an M to run it.
         if !p.runq.is_empty() || self.runqsize.load(Ordering::SeqCst) != 0 {
-            probe::handoff_p(p.id, cur_mid(), handoff::START_M_FOR_WORK);
+            probe::handoff_p(p.id, cur_mid(), Handoff::StartMForWork);
             self.startm(Some(p), false);
             return;
         }
@@ -186,7 +186,7 @@ impl Sched {
                 .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
         {
-            probe::handoff_p(p.id, cur_mid(), handoff::START_M_SPINNING);
+            probe::handoff_p(p.id, cur_mid(), Handoff::StartMSpinning);
             self.startm(Some(p), true);
             return;
         }
@@ -195,7 +195,7 @@ impl Sched {
         let s = unsafe { self.inner.get_unchecked() };
         // 4. A stop-the-world is waiting: this P counts as stopped.
         if self.gcwaiting.load(Ordering::SeqCst) {
-            probe::handoff_p(p.id, cur_mid(), handoff::GCSTOP);
+            probe::handoff_p(p.id, cur_mid(), Handoff::GcStop);
             pstatus::set_status(
                 p,
                 PStatus::Idle,
@@ -213,11 +213,11 @@ impl Sched {
         // 5. Work arrived on the global queue meanwhile.
         if self.runqsize.load(Ordering::SeqCst) != 0 {
             drop(g);
-            probe::handoff_p(p.id, cur_mid(), handoff::START_M_FOR_WORK);
+            probe::handoff_p(p.id, cur_mid(), Handoff::StartMForWork);
             self.startm(Some(p), false);
             return;
         }
-        probe::handoff_p(p.id, cur_mid(), handoff::IDLE_LIST);
+        probe::handoff_p(p.id, cur_mid(), Handoff::IdleList);
         self.pidleput(s, p);
         drop(g);
     }

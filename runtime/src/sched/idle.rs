@@ -27,6 +27,7 @@ impl Sched {
         p.on_idle_list.store(true, Ordering::Relaxed);
         s.pidle.push(p as *const P);
         self.npidle.fetch_add(1, Ordering::SeqCst);
+        super::probe::pidle_put(p.id, super::handoff::cur_mid(), s.pidle.len() as u32);
     }
 
     pub(crate) fn pidleget(&self, s: &mut SchedInner) -> Option<&P> {
@@ -35,6 +36,7 @@ impl Sched {
         let p = unsafe { &*p };
         p.on_idle_list.store(false, Ordering::Relaxed);
         self.npidle.fetch_sub(1, Ordering::SeqCst);
+        super::probe::pidle_get(p.id, super::handoff::cur_mid(), s.pidle.len() as u32);
         Some(p)
     }
 

@@ -121,19 +121,25 @@ impl Sched {
             self.nmidlelocked.fetch_add(1, Ordering::SeqCst);
             self.checkdead(s);
         });
+        let tid = m.tid.load(Ordering::Relaxed) as u32;
+        super::probe::m_park(m.id, tid);
         m.park.sleep();
         if self.is_shutdown() {
+            super::probe::m_wake(m.id, tid, goro_probes::P_NONE);
             return false;
         }
         // Only startlockedm hands us a P; any other wake-up (a stale one, shutdown) is spurious.
         let Some(p) = m.park.take_handoff(&m.nextp, || self.is_shutdown()) else {
+            super::probe::m_wake(m.id, tid, goro_probes::P_NONE);
             return false;
         };
         m.park.clear();
         // No nmidlelocked decrement here: startlockedm, the only waker that hands a P to a
         // locked M, already took us off the count (Go's stoplockedm does not decrement either).
         // SAFETY: a P handed over in nextp is alive and owned by the hand-off.
-        self.acquirep(m, unsafe { &*p });
+        let p = unsafe { &*p };
+        super::probe::m_wake(m.id, tid, p.id);
+        self.acquirep(m, p);
         true
     }
 
@@ -148,6 +154,7 @@ impl Sched {
         self.inner
             .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
         let p = self.releasep(m);
+        super::probe::startlockedm(p.id, m.id, lm.id, g.id.load(Ordering::Relaxed));
         lm.park.hand_over(&lm.nextp, p as *const _ as *mut _);
         self.stopm(m, None);
     }

@@ -56,7 +56,7 @@ pub(crate) use goro_probes::probe;
 use std::collections::VecDeque;
 use std::ptr;
 use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering,
+    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering,
 };
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -166,7 +166,7 @@ pub(crate) struct Sched {
     pub(crate) nmidlelocked: AtomicI64,
     /// The current stop-the-world: id (0 = none), reason, start time (runtime clock).
     pub(crate) stw_current: AtomicU64,
-    pub(crate) stw_reason: AtomicU32,
+    pub(crate) stw_reason: AtomicU8,
     pub(crate) stw_start: AtomicI64,
 }
 
@@ -215,7 +215,7 @@ impl Sched {
             mlive: AtomicI64::new(0),
             nmidlelocked: AtomicI64::new(0),
             stw_current: AtomicU64::new(0),
-            stw_reason: AtomicU32::new(0),
+            stw_reason: AtomicU8::new(0),
             stw_start: AtomicI64::new(0),
         })
     }

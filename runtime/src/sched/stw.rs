@@ -19,35 +19,8 @@ use super::p::P;
 use super::pstatus::{self, PStatus, Reason};
 use super::{Sched, SchedInner, preempt, timers};
 
-/// Why the world is stopped; the `reason` argument of `stw_begin` (the catalog's numbering).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum StwReason {
-    /// `goro::stop_the_world` called by user code.
-    User = 0,
-    /// `goro::read_stats` / `goro::stats`: a consistent snapshot.
-    ReadStats = 1,
-    /// `goro::set_procs`: changing the P count.
-    SetProcs = 2,
-}
-
-impl StwReason {
-    pub(crate) fn from_u32(v: u32) -> StwReason {
-        match v {
-            1 => StwReason::ReadStats,
-            2 => StwReason::SetProcs,
-            _ => StwReason::User,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StwReason::User => "user",
-            StwReason::ReadStats => "read_stats",
-            StwReason::SetProcs => "set_procs",
-        }
-    }
-}
+/// Why the world is stopped: the catalog's `stw_reason` table (the `reason` of `stw_begin`).
+pub use goro_probes::StwReason;
 
 const WAIT_ROUND: Duration = Duration::from_micros(100);
 /// How long the stopper polls `stopwait` before it starts sleeping in WAIT_ROUNDs.
@@ -68,10 +41,9 @@ impl Sched {
         let wait = self.inner.with(|s| {
             self.stopwait.store(self.procs() as i32, Ordering::SeqCst);
             self.gcwaiting.store(true, Ordering::SeqCst);
-            self.stw_reason.store(reason as u32, Ordering::Relaxed);
+            self.stw_reason.store(reason.into(), Ordering::Relaxed);
             self.stw_start.store(self.nanotime(), Ordering::Relaxed);
             self.stw_current.store(id, Ordering::Release);
-            super::probe::stw_begin(id, reason as u8, self.procs() as u32, self.procs() as u32);
             // Our own P: stopped, but still ours to use.
             pstatus::set_status(own, PStatus::Running, PStatus::GcStop, m.id, Reason::StwOwn);
             self.stopwait.fetch_sub(1, Ordering::SeqCst);
@@ -96,7 +68,11 @@ impl Sched {
                 pstatus::set_status(p, PStatus::Idle, PStatus::GcStop, m.id, Reason::StwIdle);
                 self.stopwait.fetch_sub(1, Ordering::SeqCst);
             }
-            self.stopwait.load(Ordering::SeqCst) > 0
+            // Fired here, with the count the wait starts from: every other P is counted off
+            // under this lock, so after this probe.
+            let left = self.stopwait.load(Ordering::SeqCst);
+            super::probe::stw_begin(id, reason, self.procs() as u32, left.max(0) as u32);
+            left > 0
         });
         if wait {
             // A running P usually stops within a microsecond of the request, far sooner than a

@@ -12,14 +12,8 @@ use super::m::M;
 use super::pstatus::{self, PStatus, Reason};
 use super::{Sched, probe};
 
-/// How the M got a P back, the `kind` argument of the `syscall_exit` probe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum ExitKind {
-    Fast = 0,
-    FastIdleP = 1,
-    Slow = 2,
-}
+/// How the M got a P back: the catalog's `syscall_exit_kind` table.
+use goro_probes::SyscallExitKind as ExitKind;
 
 /// Runs `f`, a call that may block the thread, without holding up other goroutines.
 ///
@@ -135,7 +129,7 @@ impl Sched {
         self.acquirep(m, p);
         p.syscalltick.fetch_add(1, Ordering::Relaxed);
         g.cas_status(GStatus::Syscall, GStatus::Running);
-        probe::syscall_exit(g.id.load(Ordering::Relaxed), p.id, m.id, kind as u8);
+        probe::syscall_exit(g.id.load(Ordering::Relaxed), p.id, m.id, kind);
     }
 
     /// The slow exit, on the M's own stack (Go's exitsyscall0): if an idle P appeared, take it
@@ -143,7 +137,7 @@ impl Sched {
     /// false (the M parks in the scheduler loop — a locked M in stoplockedm, for its G).
     pub(crate) fn exitsyscall0(&self, m: &M, g: GRef) -> bool {
         g.get().cas_status(GStatus::Syscall, GStatus::Runnable);
-        probe::syscall_exit(g.id(), goro_probes::P_NONE, m.id, ExitKind::Slow as u8);
+        probe::syscall_exit(g.id(), goro_probes::P_NONE, m.id, ExitKind::Slow);
         let p = self.inner.with(|s| {
             let p = if self.gcwaiting.load(Ordering::SeqCst) {
                 None

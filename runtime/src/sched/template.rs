@@ -78,6 +78,16 @@ impl Sched {
         let m = self.alloc_m();
         // A safepoint, as Go's allocm is (its prologue): where the legacy race is lost.
         super::checkpoint();
+        let cur = current_m();
+        probe::newm(
+            m.id,
+            cur.map_or(0, |c| c.id),
+            // The creator's LockOSThread (the external lock), as the flag means for any newm.
+            u8::from(cur.is_some_and(|c| c.locked_ext.load(Ordering::Relaxed) != 0)),
+            0,
+            goro_probes::P_NONE,
+            1,
+        );
         self.newm1(m, MKind::Template);
     }
 
@@ -101,6 +111,8 @@ impl Sched {
             cur.map_or(0, |c| c.id),
             u8::from(locked),
             u8::from(locked),
+            p.map_or(goro_probes::P_NONE, |p| p.id),
+            0,
         );
         if locked {
             self.newm_queue(m);
@@ -157,7 +169,7 @@ impl Sched {
         m.started.store(true, Ordering::Release);
         self.template_m
             .store(m as *const M as *mut M, Ordering::Release);
-        probe::template_running(m.tid.load(Ordering::Relaxed) as u32);
+        probe::template_running(m.id, m.tid.load(Ordering::Relaxed) as u32);
         loop {
             self.template_note.clear();
             if self.is_shutdown() {
