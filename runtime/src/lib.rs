@@ -85,7 +85,7 @@ pub fn sleep(d: Duration) {
     let when = sched
         .nanotime()
         .saturating_add(d.as_nanos().min(i64::MAX as u128) as i64);
-    sched::sleep_until(when);
+    sched::timers::sleep_until(when);
 }
 
 /// Runs `f`, which may block the OS thread (a blocking system call, a C library call), without

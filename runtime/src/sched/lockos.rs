@@ -24,7 +24,7 @@ pub(crate) fn lock_os_thread() {
     let mut m =
         super::preempt::safepoint().expect("goro::lock_os_thread called outside a goroutine");
     let sched = m.sched();
-    if sched.have_template_thread.load(Ordering::SeqCst) == 0 {
+    if sched.template.have_thread.load(Ordering::SeqCst) == 0 {
         // A locked thread must not clone threads, so make sure the template thread exists
         // while this thread is still clean.
         sched.start_template_thread();
@@ -118,7 +118,7 @@ impl Sched {
             self.handoffp(p);
         }
         self.inner.with(|s| {
-            self.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+            self.idle.nmidlelocked.fetch_add(1, Ordering::SeqCst);
             self.checkdead(s);
         });
         let tid = m.tid.load(Ordering::Relaxed) as u32;
@@ -152,7 +152,7 @@ impl Sched {
         // before handing the P over: otherwise an M going idle in between would see no M
         // running and report a deadlock that is not one (Go's incidlelocked(-1) here).
         self.inner
-            .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
+            .with(|_| self.idle.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
         let p = self.releasep(m);
         super::probe::startlockedm(p.id, m.id, lm.id, g.id.load(Ordering::Relaxed));
         lm.park.hand_over(&lm.nextp, p as *const _ as *mut _);
@@ -169,7 +169,7 @@ impl Sched {
         }
         if m.is_m0.load(Ordering::Relaxed) {
             self.inner.with(|s| {
-                self.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+                self.idle.nmidlelocked.fetch_add(1, Ordering::SeqCst);
                 self.checkdead(s);
             });
             while !self.is_shutdown() {
@@ -181,7 +181,7 @@ impl Sched {
         m.exited.store(true, Ordering::Release);
         super::probe::m_exit(m.id, m.tid.load(Ordering::Relaxed) as u32);
         self.inner.with(|s| {
-            self.mlive.fetch_sub(1, Ordering::SeqCst);
+            self.ms.live.fetch_sub(1, Ordering::SeqCst);
             self.checkdead(s);
         });
         true

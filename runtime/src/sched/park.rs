@@ -72,13 +72,13 @@ pub(crate) fn ready(g: GRef) {
     if foreign {
         sched
             .inner
-            .with(|_| sched.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
+            .with(|_| sched.idle.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
     }
     sched.globrunqput(g);
     sched.wakep();
     if foreign {
         sched.inner.with(|s| {
-            sched.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+            sched.idle.nmidlelocked.fetch_add(1, Ordering::SeqCst);
             sched.checkdead(s);
         });
     }
@@ -97,7 +97,7 @@ pub(crate) fn gosched() {
 
 /// A binary semaphore whose waiters park (Go's semacquire/semrelease on worldsema). Release
 /// hands ownership straight to the first waiter, so no one can barge ahead of a queued waiter.
-pub(crate) struct Sema {
+pub(crate) struct BinarySema {
     state: Locked<SemaState>,
 }
 
@@ -106,9 +106,9 @@ struct SemaState {
     waiters: VecDeque<GRef>,
 }
 
-impl Sema {
-    pub(crate) const fn new() -> Sema {
-        Sema {
+impl BinarySema {
+    pub(crate) const fn new() -> BinarySema {
+        BinarySema {
             state: Locked::new(SemaState {
                 held: false,
                 waiters: VecDeque::new(),

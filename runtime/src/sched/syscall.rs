@@ -70,11 +70,11 @@ impl Sched {
             m.id,
             Reason::SyscallEnter,
         );
-        if self.gcwaiting.load(Ordering::SeqCst) {
+        if self.stw.gcwaiting.load(Ordering::SeqCst) {
             // A stop-the-world is waiting for us: count our P as stopped now rather than when
             // sysmon or the stopper notices (Go's entersyscall_gcwait).
             self.inner.with(|_| {
-                if self.stopwait.load(Ordering::SeqCst) > 0
+                if self.stw.stopwait.load(Ordering::SeqCst) > 0
                     && pstatus::cas_status(
                         p,
                         PStatus::Syscall,
@@ -84,8 +84,8 @@ impl Sched {
                     )
                 {
                     p.syscalltick.fetch_add(1, Ordering::Relaxed);
-                    if self.stopwait.fetch_sub(1, Ordering::SeqCst) == 1 {
-                        self.stopnote.wakeup();
+                    if self.stw.stopwait.fetch_sub(1, Ordering::SeqCst) == 1 {
+                        self.stw.stopnote.wakeup();
                     }
                 }
             });
@@ -111,8 +111,8 @@ impl Sched {
             return;
         }
         // Fast, second chance: any idle P.
-        if self.npidle.load(Ordering::SeqCst) > 0
-            && !self.gcwaiting.load(Ordering::SeqCst)
+        if self.idle.npidle.load(Ordering::SeqCst) > 0
+            && !self.stw.gcwaiting.load(Ordering::SeqCst)
             && let Some(p) = self.inner.with(|s| self.pidleget(s))
         {
             self.exitsyscall_with(m, g, p, ExitKind::FastIdleP);
@@ -139,7 +139,7 @@ impl Sched {
         g.get().cas_status(GStatus::Syscall, GStatus::Runnable);
         probe::syscall_exit(g.id(), goro_probes::P_NONE, m.id, ExitKind::Slow);
         let p = self.inner.with(|s| {
-            let p = if self.gcwaiting.load(Ordering::SeqCst) {
+            let p = if self.stw.gcwaiting.load(Ordering::SeqCst) {
                 None
             } else {
                 self.pidleget(s)

@@ -48,7 +48,7 @@ impl Sched {
                 }
                 self.sysmon_note.clear();
             }
-            if self.gcwaiting.load(Ordering::SeqCst) && self.sysmon_park_for_stw() {
+            if self.stw.gcwaiting.load(Ordering::SeqCst) && self.sysmon_park_for_stw() {
                 idle = 0;
                 continue;
             }
@@ -71,7 +71,7 @@ impl Sched {
         // Decided under the lock that start-the-world clears gcwaiting under: either we see
         // the world restarted, or it sees `sysmonwait` and wakes us.
         let parked = self.inner.with(|_| {
-            let stopped = self.gcwaiting.load(Ordering::SeqCst);
+            let stopped = self.stw.gcwaiting.load(Ordering::SeqCst);
             if stopped {
                 self.sysmonwait.store(true, Ordering::SeqCst);
             }
@@ -114,7 +114,9 @@ impl Sched {
             }
             // No work waiting and spare capacity exists: leave it unless the call is long.
             if p.runq.is_empty()
-                && self.nmspinning.load(Ordering::SeqCst) + self.npidle.load(Ordering::SeqCst) > 0
+                && self.idle.nmspinning.load(Ordering::SeqCst)
+                    + self.idle.npidle.load(Ordering::SeqCst)
+                    > 0
                 && pd.syscallwhen.load(Ordering::Relaxed) + FORCE_PREEMPT_NS > now
             {
                 continue;
@@ -124,7 +126,7 @@ impl Sched {
             // its call, find no P, go idle and — every M idle, a P with work in no one's hands
             // — report a deadlock (Go's retake does the same with incidlelocked).
             self.inner
-                .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
+                .with(|_| self.idle.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
             if pstatus::cas_status(p, PStatus::Syscall, PStatus::Idle, 0, Reason::Retake) {
                 p.syscalltick.fetch_add(1, Ordering::Relaxed);
                 self.stats.retakes.fetch_add(1, Ordering::Relaxed);
@@ -132,7 +134,7 @@ impl Sched {
                 self.handoffp(p);
             }
             self.inner.with(|s| {
-                self.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+                self.idle.nmidlelocked.fetch_add(1, Ordering::SeqCst);
                 self.checkdead(s);
             });
         }
