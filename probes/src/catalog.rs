@@ -683,8 +683,10 @@ probes! {
 
     /// A G was asked to yield at its next safepoint (by a stop-the-world or by sysmon). Fired
     /// only when the G has no request pending: a request stays pending until the G yields
-    /// (`preempted`), so a stop-the-world that re-asks every wait round fires it once per G,
-    /// and between two `preempt_request` for one G there is always its `preempted`.
+    /// (`preempted`), so a stop-the-world that re-asks every wait round fires it once per G.
+    /// Each `preempted` answers one `preempt_request` and a G has at most one unanswered; the
+    /// requester fires after setting the request, so its probe may land just after the
+    /// `preempted` that answers it.
     fn preempt_request(
         /// The G.
         g: u64 => ArgKind::G,

@@ -1,6 +1,6 @@
 //! `Runtime`: building one and running a main goroutine on it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::sched::{self, Sched, m};
 
@@ -229,44 +229,7 @@ impl Runtime {
             m::current_m().is_none(),
             "goro: block_on called from inside a goro runtime"
         );
-        let sched = self.sched;
-        let m0 = sched.alloc_m();
-        m0.is_m0.store(true, std::sync::atomic::Ordering::Relaxed);
-        m0.started.store(true, std::sync::atomic::Ordering::Relaxed);
-        sched.inner.with(|_| {
-            sched
-                .mlive
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        });
-        m::set_current_m(m0);
-        m0.tid
-            .store(m::gettid(), std::sync::atomic::Ordering::Relaxed);
-        // The caller's thread is an M until block_on returns: same timer slack as the others,
-        // and the caller's own setting back afterwards.
-        let caller_slack = m::set_timer_slack(1);
-        sched::signal::ensure_altstack();
-        let with_work = sched.inner.with(|s| sched.procresize(s, m0, self.procs));
-        debug_assert!(with_work.is_empty());
-
-        let slot: Arc<Mutex<Option<std::thread::Result<T>>>> = Arc::new(Mutex::new(None));
-        let out = slot.clone();
-        let sd = sched.clone();
-        let p0 = m0.p().expect("procresize gave M0 a P");
-        sched.newproc(m0, p0, move || {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(main));
-            *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            sd.begin_shutdown();
-        });
-        sched.start_sysmon();
-        sched.schedule(m0);
-        m::set_timer_slack(caller_slack);
-        m::set_current_m(std::ptr::null());
-        let r = slot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .expect("the main goroutine stored its result before shutdown");
-        match r {
+        match sched::start::run_main(self.sched, self.procs, main) {
             Ok(v) => v,
             Err(payload) => std::panic::resume_unwind(payload),
         }

@@ -206,7 +206,7 @@ impl Sequencer {
         self.flush(u64::MAX, out);
         let keys: Vec<Key> = self.waiting.keys().copied().collect();
         for k in keys {
-            self.give_up_waiting(k, out);
+            self.give_up_waiting(k, None, out);
         }
     }
 
@@ -243,32 +243,34 @@ impl Sequencer {
                 .map(|(k, _)| *k)
                 .collect();
             for k in stale {
-                self.give_up_waiting(k, out);
+                self.give_up_waiting(k, Some(limit), out);
             }
         }
     }
 
-    /// Reports the changes missing before `key`'s first waiting change, then delivers it and
-    /// whatever follows it.
-    fn give_up_waiting(&mut self, key: Key, out: &mut impl FnMut(Input)) {
-        let Some(w) = self.waiting.get_mut(&key) else {
-            return;
-        };
-        let Some((&seq, _)) = w.iter().next() else {
-            self.waiting.remove(&key);
-            return;
-        };
-        let after = self.ps.get(&key).map_or(0, |s| s.seq);
-        if seq > after + 1 {
-            self.gap(key.0, key.1, after, seq - after - 1, out);
+    /// Gives up waiting for what is missing before `key`'s waiting changes: reports each gap
+    /// and delivers what follows it, as long as the first change left waiting has a timestamp
+    /// at or before `limit` (all of them if `limit` is `None`).
+    fn give_up_waiting(&mut self, key: Key, limit: Option<u64>, out: &mut impl FnMut(Input)) {
+        loop {
+            let Some(w) = self.waiting.get_mut(&key) else {
+                return;
+            };
+            let Some((&seq, first)) = w.iter().next() else {
+                self.waiting.remove(&key);
+                return;
+            };
+            if limit.is_some_and(|l| first.ts_ns > l) {
+                return;
+            }
+            let ev = w.remove(&seq).expect("present");
+            let after = self.ps.get(&key).map_or(0, |s| s.seq);
+            if seq > after + 1 {
+                self.gap(key.0, key.1, after, seq - after - 1, out);
+            }
+            self.accept(key, seq, ev, out);
+            self.release_waiting(key, out);
         }
-        let ev = self
-            .waiting
-            .get_mut(&key)
-            .and_then(|w| w.remove(&seq))
-            .expect("present");
-        self.accept(key, seq, ev, out);
-        self.release_waiting(key, out);
     }
 
     /// Delivers `key`'s waiting changes that now follow on.
@@ -532,6 +534,51 @@ mod tests {
             ),
             (1, 3, 0)
         );
+    }
+
+    #[test]
+    fn several_gaps_of_one_p_are_each_reported_and_nothing_is_held_back() {
+        let mut s = Sequencer::new(Some(layout()), 1000, true);
+        let mut evs = life(1, 0, 100);
+        evs.remove(6); // seq 7
+        evs.remove(2); // seq 3
+        let out = run(&mut s, &evs);
+        assert_eq!(
+            losses(&out),
+            vec![
+                (
+                    1,
+                    LossKind::SeqGap {
+                        pid: 1,
+                        p: 0,
+                        after: 2
+                    }
+                ),
+                (
+                    1,
+                    LossKind::SeqGap {
+                        pid: 1,
+                        p: 0,
+                        after: 6
+                    }
+                )
+            ]
+        );
+        assert_eq!(
+            seqs(&out),
+            vec![1, 2, 4, 5, 6, 8, 9],
+            "every event delivered"
+        );
+        // The same when the gaps are found by time passing, not at the end.
+        let mut s = Sequencer::new(Some(layout()), 5, true);
+        let mut out = Vec::new();
+        for e in &evs {
+            s.push(*e, &mut |i| out.push(i));
+        }
+        s.tick(10_000, &mut |i| out.push(i));
+        assert_eq!(seqs(&out), vec![1, 2, 4, 5, 6, 8, 9]);
+        assert_eq!(s.stats().missing, 2);
+        assert!(s.waiting.is_empty());
     }
 
     #[test]

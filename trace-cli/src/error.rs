@@ -68,6 +68,8 @@ pub fn describe(e: &io::Error) -> String {
         io::ErrorKind::IsADirectory => "is a directory".to_owned(),
         _ => match e.raw_os_error() {
             Some(libc::ENOSPC) => "no space left on device".to_owned(),
+            Some(libc::EFBIG) => "file size limit reached".to_owned(),
+            Some(libc::EDQUOT) => "disk quota exceeded".to_owned(),
             Some(libc::ENOTDIR) => "not a directory".to_owned(),
             Some(libc::EROFS) => "read-only file system".to_owned(),
             _ => e.to_string(),

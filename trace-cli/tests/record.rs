@@ -281,6 +281,219 @@ fn a_recording_killed_with_sigkill_still_reads_and_leaves_nothing_attached() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+#[test]
+fn a_write_that_fails_midway_stops_cleanly_and_the_file_reads() {
+    if !can_trace("a_write_that_fails_midway_stops_cleanly_and_the_file_reads") {
+        return;
+    }
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let dir = scratch("full");
+    let file = dir.join("run.trace");
+    let race = template_race();
+    let mut cmd = Command::new(TRACE_CLI);
+    cmd.args(["record", "-o", file.to_str().unwrap(), "--"])
+        .arg(&race)
+        .args(["--iterations", "1000000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // A file size limit stands in for a full disk: writes past it fail (EFBIG) as they would
+    // with ENOSPC, partway through a chunk.
+    // SAFETY: only setrlimit and signal between fork and exec, on the child itself.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: 300_000,
+                rlim_max: 300_000,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut rec = cmd.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(rec.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let target: u32 = first.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let status = rec.wait().unwrap();
+    // The target goes on, untraced: every site is a nop again.
+    let bytes = site_bytes(target, &race);
+    // SAFETY: kill(2) on the template_race the recorder started (it is still running). It
+    // holds the pipes it inherited: they reach end of file only once it is gone.
+    unsafe { libc::kill(target as i32, libc::SIGKILL) };
+    assert!(bytes.iter().all(|&b| b == 0x90), "nop after");
+    let mut stderr = Vec::new();
+    std::io::Read::read_to_end(&mut rec.stderr.take().unwrap(), &mut stderr).unwrap();
+    let out = std::process::Output {
+        status,
+        stdout: Vec::new(),
+        stderr,
+    };
+    assert_error(
+        &out,
+        &format!(
+            "writing {}: file size limit reached; every chunk written before is readable",
+            file.display()
+        ),
+    );
+    let trace = read_trace(&file);
+    assert!(trace.end.end.is_none());
+    assert!(
+        trace.end.chunks >= 1 && trace.end.seq.events > 0,
+        "{:?}",
+        trace.end.seq
+    );
+    assert!(trace.end.seq.clean(), "{:?}", trace.end.seq);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn duration_ends_a_recording_and_v_says_what_was_attached() {
+    if !can_trace("duration_ends_a_recording_and_v_says_what_was_attached") {
+        return;
+    }
+    let dir = scratch("duration");
+    let file = dir.join("run.trace");
+    // A copy nobody runs: binary mode, nothing to record.
+    let race = dir.join("template_race");
+    std::fs::copy(template_race(), &race).unwrap();
+    let out = trace_cli(&[
+        "-v",
+        "record",
+        "-o",
+        file.to_str().unwrap(),
+        "--json",
+        "--binary",
+        race.to_str().unwrap(),
+        "--duration",
+        "300ms",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = summary_json(&out);
+    assert_eq!(
+        (s["end"].as_str(), s["events"].as_u64()),
+        (Some("duration"), Some(0))
+    );
+    assert_no_loss(&s);
+    let err = stderr(&out);
+    assert!(
+        err.contains("attached") && err.contains("probe sites"),
+        "{err}"
+    );
+    let trace = read_trace(&file);
+    assert_eq!(trace.end.end.unwrap().reason, "duration");
+    // Without -v, nothing but the summary.
+    let out = trace_cli(&[
+        "record",
+        "-o",
+        file.to_str().unwrap(),
+        "--binary",
+        race.to_str().unwrap(),
+        "--duration",
+        "100ms",
+    ]);
+    assert_eq!(stderr(&out), "");
+    assert!(stdout(&out).contains("lost: 0 dropped"), "{}", stdout(&out));
+    // SIGTERM ends it as cleanly as Ctrl-C, long before the duration.
+    let _ = std::fs::remove_file(&file);
+    let rec = Command::new(TRACE_CLI)
+        .args(["record", "--json", "-o", file.to_str().unwrap(), "--binary"])
+        .arg(&race)
+        .args(["--duration", "10m"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_size(&file, 16, Duration::from_secs(60));
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(rec.id() as i32, libc::SIGTERM) };
+    let out = rec.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(summary_json(&out)["end"], "signal");
+    assert_eq!(read_trace(&file).end.end.unwrap().reason, "signal");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn loss_is_counted_and_every_missing_status_change_is_reported() {
+    if !can_trace("loss_is_counted_and_every_missing_status_change_is_reported") {
+        return;
+    }
+    let dir = scratch("loss");
+    let file = dir.join("run.trace");
+    let race = template_race();
+    // A 4 KiB ring holds about 30 events: template_race's bursts overflow it.
+    let out = trace_cli(&[
+        "record",
+        "--ring-size",
+        "4K",
+        "-o",
+        file.to_str().unwrap(),
+        "--json",
+        "--",
+        race.to_str().unwrap(),
+        "--iterations",
+        "200",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = summary_json(&out);
+    let loss = &s["loss"];
+    let (events, hits, drops) = (
+        s["events"].as_u64().unwrap(),
+        s["hits"].as_u64().unwrap(),
+        loss["drops"].as_u64().unwrap(),
+    );
+    assert_eq!(
+        hits,
+        events + drops,
+        "every hit is an event or a counted drop"
+    );
+    assert!(drops > 0, "a 4 KiB ring overflowed: {s}");
+    // Every status change missing from the trace is reported as a gap, with its size.
+    let trace = read_trace(&file);
+    let pid = s["target"]["pid"].as_u64().unwrap() as u32;
+    let probe = trace_cli::event::probe_index("p_status").unwrap();
+    let mut per_p: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
+    for i in &trace.inputs {
+        if let Input::Event(e) = i
+            && e.probe == probe
+            && e.pid == pid
+        {
+            let p = per_p.entry(e.arg("p").unwrap()).or_default();
+            p.0 += 1;
+            p.1 = p.1.max(e.arg("seq").unwrap());
+        }
+    }
+    let missing: u64 = per_p.values().map(|(n, max)| max - n).sum();
+    assert_eq!(trace.end.seq.missing, missing);
+    assert!(
+        missing > 0 && missing <= drops,
+        "{missing} missing, {drops} dropped"
+    );
+    // The replay delivers every recorded event, and finds what the live run found (unless
+    // the live run had to give up on a change that came later than its window).
+    assert_eq!(trace.end.seq.events, events);
+    if loss["late"] == 0 {
+        assert_eq!(loss["missing_status_changes"].as_u64().unwrap(), missing);
+    }
+    // analyze says it too, where it happened.
+    let a = trace_cli(&["analyze", file.to_str().unwrap(), "--events"]);
+    let text = stdout(&a);
+    let gaps = text
+        .lines()
+        .filter(|l| l.contains("LOST") && l.contains("status changes of P"))
+        .count() as u64;
+    assert_eq!(gaps, loss["seq_gaps"].as_u64().unwrap());
+    assert!(text.contains("events dropped: the ring buffer was full"));
+    assert!(
+        !text.contains("complete"),
+        "a lossy recording is not called complete"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// Failures: one line, exit 1, no file left, nothing attached.
 #[test]
 fn attaching_to_a_process_without_goro_probes_fails_cleanly() {

@@ -91,14 +91,15 @@ pub struct SchedSnapshot {
 }
 
 impl SchedSnapshot {
-    /// The Ps a stop-the-world in progress is still waiting for.
+    /// The Ps a stop-the-world in progress is still waiting for: those in use (`id < procs`)
+    /// that are not `_Pgcstop`. Ps past the count are `_Pdead` and nobody waits for them.
     pub fn unstopped_ps(&self) -> Vec<&PSnapshot> {
         if self.stw.is_none() {
             return Vec::new();
         }
         self.ps
             .iter()
-            .filter(|p| p.status != PStatus::GcStop.name())
+            .filter(|p| (p.id as usize) < self.procs && p.status != PStatus::GcStop.name())
             .collect()
     }
 
@@ -110,14 +111,14 @@ impl SchedSnapshot {
 impl Sched {
     pub(crate) fn debug_snapshot(&self) -> SchedSnapshot {
         let now = self.nanotime();
-        let ms: Vec<&M> = self.allm.with(|all| {
+        let ms: Vec<&M> = self.ms.all.with(|all| {
             // SAFETY: Ms are boxed in `allm` for the runtime's life; the references outlive
             // the lock because nothing removes them.
             all.iter()
                 .map(|m| unsafe { &*(&**m as *const M) })
                 .collect()
         });
-        let template = self.template_m.load(Ordering::Acquire);
+        let template = self.template.m.load(Ordering::Acquire);
         let pid = |p: *mut super::p::P| {
             // SAFETY: Ps live as long as the runtime.
             unsafe { p.as_ref() }.map(|p| p.id)
@@ -186,25 +187,25 @@ impl Sched {
                 runq_len: p.runq.len(),
             });
         }
-        let stw_id = self.stw_current.load(Ordering::Acquire);
+        let stw_id = self.stw.current.load(Ordering::Acquire);
         let tm = msnap.iter().find(|m| m.is_template);
         SchedSnapshot {
             procs: self.procs(),
-            gcwaiting: self.gcwaiting.load(Ordering::SeqCst),
-            stopwait: self.stopwait.load(Ordering::SeqCst),
+            gcwaiting: self.stw.gcwaiting.load(Ordering::SeqCst),
+            stopwait: self.stw.stopwait.load(Ordering::SeqCst),
             stw: (stw_id != 0).then(|| StwSnapshot {
                 id: stw_id,
-                reason: StwReason::from_code(self.stw_reason.load(Ordering::Relaxed))
+                reason: StwReason::from_code(self.stw.reason.load(Ordering::Relaxed))
                     .unwrap_or_else(|| super::fatal("corrupt stop-the-world reason")),
-                for_ns: now - self.stw_start.load(Ordering::Relaxed),
+                for_ns: now - self.stw.start.load(Ordering::Relaxed),
             }),
             template: TemplateSnapshot {
-                flag: self.have_template_thread.load(Ordering::SeqCst) != 0,
+                flag: self.template.have_thread.load(Ordering::SeqCst) != 0,
                 running: tm.is_some_and(|m| m.started && !m.exited),
                 tid: tm.map(|m| m.tid),
-                handoff_len: self.newm_handoff_len.load(Ordering::Relaxed),
+                handoff_len: self.template.newm_handoff_len.load(Ordering::Relaxed),
             },
-            goroutines: self.ngoroutines.load(Ordering::Relaxed),
+            goroutines: self.gs.count.load(Ordering::Relaxed),
             ps,
             ms: msnap,
         }

@@ -1,5 +1,6 @@
-//! The life of an M and the passing of Ps between Ms: newm, mstart, startm, stopm,
-//! acquirep/releasep and handoffp (Go's proc.go functions of the same names).
+//! The passing of Ps between Ms: mstart, startm, stopm, acquirep/releasep and handoffp (Go's
+//! proc.go functions of the same names). Creating an M (newm) lives in `template.rs`, beside
+//! the template thread that creates Ms for locked threads.
 //!
 //! Handing a P to an M is two steps: store it in the M's `nextp`, then wake the M's note. The
 //! P is `_Pidle` and on no list in between — owned by the hand-off. If the M never runs (it is
@@ -16,11 +17,6 @@ use super::m::{self, M};
 use super::p::P;
 use super::pstatus::{self, PStatus, Reason};
 use super::{Sched, probe};
-
-/// The calling thread's M id for probes (0 = none: sysmon, plain threads).
-pub(crate) fn cur_mid() -> u64 {
-    m::current_m().map_or(0, |m| m.id)
-}
 
 impl Sched {
     /// Wires `p` to `m` (Go's acquirep): `_Pidle`→`_Prunning`. The P must be unowned.
@@ -52,13 +48,14 @@ impl Sched {
     pub(crate) fn startm(&self, p: Option<&P>, spinning: bool) {
         // No preemption while we hold a P that is on no list (golang/go#42237).
         let mp = super::preempt::acquirem();
-        self.startm_locked(p, spinning);
+        self.startm_nopreempt(p, spinning);
         if let Some(mp) = mp {
             super::preempt::releasem(mp);
         }
     }
 
-    fn startm_locked(&self, p: Option<&P>, spinning: bool) {
+    /// startm's body, run with preemption disabled; takes the scheduler lock itself.
+    fn startm_nopreempt(&self, p: Option<&P>, spinning: bool) {
         let s = self.inner.raw_lock().guard();
         // SAFETY: the guard holds the scheduler lock for as long as `inner` is used.
         let inner = unsafe { self.inner.get_unchecked() };
@@ -70,20 +67,25 @@ impl Sched {
                     drop(s);
                     if spinning {
                         // The caller counted a spinning M that will not exist.
-                        self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+                        self.idle.nmspinning.fetch_sub(1, Ordering::SeqCst);
                     }
                     return;
                 }
             },
         };
         let nm = self.mget(inner);
+        if nm.is_none() {
+            // The M we are about to create counts as running from now, under the lock (Go's
+            // mReserveID): else checkdead, run by an M going idle before newm counts it, would
+            // see every M idle beside a P with work on its way to that M.
+            self.ms.live.fetch_add(1, Ordering::SeqCst);
+        }
         drop(s);
         probe::startm(p.id, nm.map_or(0, |m| m.id), u8::from(spinning));
         match nm {
             Some(nm) => {
                 nm.spinning.store(spinning, Ordering::Relaxed);
-                nm.nextp.store(p as *const P as *mut P, Ordering::Release);
-                nm.park.wakeup();
+                nm.park.hand_over(&nm.nextp, p as *const P as *mut P);
             }
             None => {
                 self.newm(Some(p), spinning);
@@ -137,28 +139,27 @@ impl Sched {
             }
         }
         m.blocked.store(false, Ordering::Relaxed);
-        loop {
-            let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
-            // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
-            if let Some(p) = unsafe { p.as_ref() } {
+        // Woken by a hand-off, a timeout, a poke or shutdown. Without a P, give up only if we
+        // are still on the idle list (or shutting down): else a startm took us off it and is
+        // about to store nextp and wake us, so wait for that (see `Note::take_handoff`).
+        let p = m.park.take_handoff(&m.nextp, || {
+            self.inner.with(|s| self.mremove(s, m)) || self.is_shutdown()
+        });
+        // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
+        match p.and_then(|p| unsafe { p.as_ref() }) {
+            Some(p) => {
                 m.park.clear();
                 probe::m_wake(m.id, m.tid.load(Ordering::Relaxed) as u32, p.id);
                 self.acquirep(m, p);
-                return true;
+                true
             }
-            // Woken by a timeout, a poke or shutdown — unless a startm took us off the list
-            // and is about to store nextp and wake us; then wait for that.
-            if self.inner.with(|s| self.mremove(s, m)) || self.is_shutdown() {
+            None => {
                 probe::m_wake(
                     m.id,
                     m.tid.load(Ordering::Relaxed) as u32,
                     goro_probes::P_NONE,
                 );
-                return false;
-            }
-            m.park.clear();
-            if m.nextp.load(Ordering::Acquire).is_null() {
-                m.park.sleep();
+                false
             }
         }
     }
@@ -170,19 +171,21 @@ impl Sched {
     pub(crate) fn handoffp(&self, p: &P) {
         // 1. Local or global work: start an M to run it.
         if !p.runq.is_empty() || self.runqsize.load(Ordering::SeqCst) != 0 {
-            probe::handoff_p(p.id, cur_mid(), Handoff::StartMForWork);
+            probe::handoff_p(p.id, m::current_mid(), Handoff::StartMForWork);
             self.startm(Some(p), false);
             return;
         }
         // 2. Other pending work (GC mark work in Go): goro has none.
         // 3. Nobody spinning and no idle P: this P's M should look for work.
-        if self.nmspinning.load(Ordering::SeqCst) + self.npidle.load(Ordering::SeqCst) == 0
+        if self.idle.nmspinning.load(Ordering::SeqCst) + self.idle.npidle.load(Ordering::SeqCst)
+            == 0
             && self
+                .idle
                 .nmspinning
                 .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
         {
-            probe::handoff_p(p.id, cur_mid(), Handoff::StartMSpinning);
+            probe::handoff_p(p.id, m::current_mid(), Handoff::StartMSpinning);
             self.startm(Some(p), true);
             return;
         }
@@ -190,30 +193,30 @@ impl Sched {
         // SAFETY: the guard holds the scheduler lock while `s` is used.
         let s = unsafe { self.inner.get_unchecked() };
         // 4. A stop-the-world is waiting: this P counts as stopped.
-        if self.gcwaiting.load(Ordering::SeqCst) {
-            probe::handoff_p(p.id, cur_mid(), Handoff::GcStop);
+        if self.stw.gcwaiting.load(Ordering::SeqCst) {
+            probe::handoff_p(p.id, m::current_mid(), Handoff::GcStop);
             pstatus::set_status(
                 p,
                 PStatus::Idle,
                 PStatus::GcStop,
-                cur_mid(),
+                m::current_mid(),
                 Reason::HandoffGcstop,
             );
-            let left = self.stopwait.fetch_sub(1, Ordering::SeqCst) - 1;
+            let left = self.stw.stopwait.fetch_sub(1, Ordering::SeqCst) - 1;
             drop(g);
             if left == 0 {
-                self.stopnote.wakeup();
+                self.stw.stopnote.wakeup();
             }
             return;
         }
         // 5. Work arrived on the global queue meanwhile.
         if self.runqsize.load(Ordering::SeqCst) != 0 {
             drop(g);
-            probe::handoff_p(p.id, cur_mid(), Handoff::StartMForWork);
+            probe::handoff_p(p.id, m::current_mid(), Handoff::StartMForWork);
             self.startm(Some(p), false);
             return;
         }
-        probe::handoff_p(p.id, cur_mid(), Handoff::IdleList);
+        probe::handoff_p(p.id, m::current_mid(), Handoff::IdleList);
         self.pidleput(s, p);
         drop(g);
     }

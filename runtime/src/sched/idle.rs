@@ -8,12 +8,31 @@
 //! spinning M that finds work starts the next one (see `schedule::reset_spinning`). That keeps
 //! wake-ups cheap without leaving work stranded.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
 use super::m::M;
 use super::p::P;
 use super::pstatus::PStatus;
 use super::{Sched, SchedInner};
+
+/// Counts beside the idle lists, atomics so hot paths can peek without the scheduler lock.
+/// Each is written only under `Sched::inner` together with the list it counts (except
+/// `nmspinning`, which an M changes on its own when it starts or stops spinning).
+#[derive(Default)]
+pub(crate) struct IdleCounts {
+    /// Ps on the idle list (`inner.pidle`).
+    pub(crate) npidle: AtomicU32,
+    /// Ms on the idle list (`inner.midle`).
+    pub(crate) nmidle: AtomicU32,
+    /// Ms spinning: holding a P (or about to), looking for work.
+    pub(crate) nmspinning: AtomicU32,
+    /// Locked Ms parked waiting for their goroutine, and M0 parked for good. checkdead counts
+    /// them as idle. `stoplockedm` adds one, `startlockedm` (the waker) takes it off: exactly
+    /// once each, as Go does. Minus one while a thread that is no M holds a P or readies a
+    /// goroutine (sysmon's retake, a plain thread's ready), so that checkdead counts it as a
+    /// running M meanwhile (Go's incidlelocked(-1) in retake).
+    pub(crate) nmidlelocked: AtomicI64,
+}
 
 impl Sched {
     /// Puts an idle P on the idle list. It must be `_Pidle` with an empty run queue.
@@ -26,8 +45,8 @@ impl Sched {
         }
         p.on_idle_list.store(true, Ordering::Relaxed);
         s.pidle.push(p as *const P);
-        self.npidle.fetch_add(1, Ordering::SeqCst);
-        super::probe::pidle_put(p.id, super::handoff::cur_mid(), s.pidle.len() as u32);
+        self.idle.npidle.fetch_add(1, Ordering::SeqCst);
+        super::probe::pidle_put(p.id, super::m::current_mid(), s.pidle.len() as u32);
     }
 
     pub(crate) fn pidleget(&self, s: &mut SchedInner) -> Option<&P> {
@@ -35,19 +54,19 @@ impl Sched {
         // SAFETY: Ps live as long as the runtime.
         let p = unsafe { &*p };
         p.on_idle_list.store(false, Ordering::Relaxed);
-        self.npidle.fetch_sub(1, Ordering::SeqCst);
-        super::probe::pidle_get(p.id, super::handoff::cur_mid(), s.pidle.len() as u32);
+        self.idle.npidle.fetch_sub(1, Ordering::SeqCst);
+        super::probe::pidle_get(p.id, super::m::current_mid(), s.pidle.len() as u32);
         Some(p)
     }
 
     pub(crate) fn mput(&self, s: &mut SchedInner, m: &M) {
         s.midle.push(m as *const M);
-        self.nmidle.fetch_add(1, Ordering::Relaxed);
+        self.idle.nmidle.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn mget(&self, s: &mut SchedInner) -> Option<&M> {
         let m = s.midle.pop()?;
-        self.nmidle.fetch_sub(1, Ordering::Relaxed);
+        self.idle.nmidle.fetch_sub(1, Ordering::Relaxed);
         // SAFETY: Ms live as long as the runtime.
         Some(unsafe { &*m })
     }
@@ -57,7 +76,7 @@ impl Sched {
         match s.midle.iter().position(|&x| std::ptr::eq(x, m)) {
             Some(i) => {
                 s.midle.swap_remove(i);
-                self.nmidle.fetch_sub(1, Ordering::Relaxed);
+                self.idle.nmidle.fetch_sub(1, Ordering::Relaxed);
                 true
             }
             None => false,
@@ -68,10 +87,13 @@ impl Sched {
     /// spinning. Called after making a goroutine runnable.
     #[inline]
     pub(crate) fn wakep(&self) {
-        if self.npidle.load(Ordering::SeqCst) == 0 || self.nmspinning.load(Ordering::SeqCst) != 0 {
+        if self.idle.npidle.load(Ordering::SeqCst) == 0
+            || self.idle.nmspinning.load(Ordering::SeqCst) != 0
+        {
             return;
         }
         if self
+            .idle
             .nmspinning
             .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
             .is_err()

@@ -101,7 +101,7 @@ impl Drop for LockGuard<'_> {
 }
 
 /// Data protected by a `Lock`. Access goes through `with` (scoped) or, for the park protocol,
-/// through `lock_raw`/`get_unchecked` with the lock's state tracked by hand.
+/// through `raw_lock`/`get_unchecked` with the lock's state tracked by hand.
 pub(crate) struct Locked<T> {
     lock: Lock,
     data: UnsafeCell<T>,

@@ -24,7 +24,7 @@ pub(crate) fn lock_os_thread() {
     let mut m =
         super::preempt::safepoint().expect("goro::lock_os_thread called outside a goroutine");
     let sched = m.sched();
-    if sched.have_template_thread.load(Ordering::SeqCst) == 0 {
+    if sched.template.have_thread.load(Ordering::SeqCst) == 0 {
         // A locked thread must not clone threads, so make sure the template thread exists
         // while this thread is still clean.
         sched.start_template_thread();
@@ -118,29 +118,24 @@ impl Sched {
             self.handoffp(p);
         }
         self.inner.with(|s| {
-            self.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+            self.idle.nmidlelocked.fetch_add(1, Ordering::SeqCst);
             self.checkdead(s);
         });
         let tid = m.tid.load(Ordering::Relaxed) as u32;
         super::probe::m_park(m.id, tid);
-        let p = loop {
-            m.park.sleep();
-            if self.is_shutdown() {
-                super::probe::m_wake(m.id, tid, goro_probes::P_NONE);
-                return false;
-            }
-            let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
-            if !p.is_null() {
-                break p;
-            }
-            m.park.clear();
-            if !m.nextp.load(Ordering::Acquire).is_null() {
-                continue;
-            }
+        m.park.sleep();
+        if self.is_shutdown() {
+            super::probe::m_wake(m.id, tid, goro_probes::P_NONE);
+            return false;
+        }
+        // Only startlockedm hands us a P; any other wake-up (a stale one, shutdown) is spurious.
+        let Some(p) = m.park.take_handoff(&m.nextp, || self.is_shutdown()) else {
+            super::probe::m_wake(m.id, tid, goro_probes::P_NONE);
+            return false;
         };
         m.park.clear();
-        self.inner
-            .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
+        // No nmidlelocked decrement here: startlockedm, the only waker that hands a P to a
+        // locked M, already took us off the count (Go's stoplockedm does not decrement either).
         // SAFETY: a P handed over in nextp is alive and owned by the hand-off.
         let p = unsafe { &*p };
         super::probe::m_wake(m.id, tid, p.id);
@@ -157,11 +152,10 @@ impl Sched {
         // before handing the P over: otherwise an M going idle in between would see no M
         // running and report a deadlock that is not one (Go's incidlelocked(-1) here).
         self.inner
-            .with(|_| self.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
+            .with(|_| self.idle.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
         let p = self.releasep(m);
         super::probe::startlockedm(p.id, m.id, lm.id, g.id.load(Ordering::Relaxed));
-        lm.nextp.store(p as *const _ as *mut _, Ordering::Release);
-        lm.park.wakeup();
+        lm.park.hand_over(&lm.nextp, p as *const _ as *mut _);
         self.stopm(m, None);
     }
 
@@ -175,7 +169,7 @@ impl Sched {
         }
         if m.is_m0.load(Ordering::Relaxed) {
             self.inner.with(|s| {
-                self.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+                self.idle.nmidlelocked.fetch_add(1, Ordering::SeqCst);
                 self.checkdead(s);
             });
             while !self.is_shutdown() {
@@ -187,7 +181,7 @@ impl Sched {
         m.exited.store(true, Ordering::Release);
         super::probe::m_exit(m.id, m.tid.load(Ordering::Relaxed) as u32);
         self.inner.with(|s| {
-            self.mlive.fetch_sub(1, Ordering::SeqCst);
+            self.ms.live.fetch_sub(1, Ordering::SeqCst);
             self.checkdead(s);
         });
         true
@@ -197,6 +191,41 @@ impl Sched {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With only the runtime's internal lock held, creating an M clones it from this thread as
+    /// Go does (`newm` looks at the external lock alone). Before the fix the internal lock
+    /// counted, the M was queued for a template thread nobody had started, and the process
+    /// aborted ("newm: a locked thread needs the template thread, which was never started").
+    #[test]
+    fn internal_lock_child() {
+        if !crate::sched::testutil::is_child() {
+            return;
+        }
+        let r = crate::Runtime::builder()
+            .procs(4)
+            .build()
+            .unwrap()
+            .block_on(|| {
+                lock_os_thread_internal();
+                // Each go() readies a goroutine with idle Ps and no idle M: wakep creates an M
+                // from this (internally locked) thread.
+                let hs: Vec<_> = (0..8u64).map(|i| crate::go(move || i * 2)).collect();
+                let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+                unlock_os_thread_internal();
+                sum
+            });
+        println!("CHILD OK {r}");
+    }
+
+    #[test]
+    fn an_internally_locked_thread_creates_ms_directly() {
+        let (code, stdout, stderr) =
+            crate::sched::testutil::run_child("sched::lockos::tests::internal_lock_child");
+        assert!(
+            code == Some(0) && stdout.contains("CHILD OK 56"),
+            "exit {code:?}\n{stdout}\n{stderr}"
+        );
+    }
 
     fn wired() -> bool {
         let m = current_m().expect("on a goroutine");

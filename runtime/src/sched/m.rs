@@ -3,17 +3,49 @@
 //!
 //! Lock rules for M fields: `p` and `curg` are written only by the M itself; `nextp` and
 //! `spinning` are written by whoever wakes the M (startm), before `park.wakeup()`, and read by
-//! the M after its sleep returns — the note orders them. `locks` is touched only by the M's
-//! own thread.
+//! the M after its sleep returns — the note orders them (`Note::hand_over`, `take_handoff`).
+//! `locks` is touched only by the M's own thread.
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering,
+};
 
 use super::Sched;
 use super::g::G;
+use super::lock::Locked;
 use super::note::Note;
 use super::p::P;
+
+/// Every M of a runtime (Go's `allm`, `sched.mnext` and the live count checkdead needs).
+pub(crate) struct Ms {
+    /// Every M ever created, boxed because Ms are addressed by raw pointer and must never
+    /// move. Ms are never freed while the runtime lives (an exited M stays, marked `exited`).
+    /// A leaf lock.
+    #[allow(clippy::vec_box)]
+    pub(crate) all: Locked<Vec<Box<M>>>,
+    /// The next M id; ids start at 1 (0 means "no M" in probes and snapshots).
+    pub(crate) next_id: AtomicU64,
+    /// Worker Ms that exist (their thread may not have started yet) and have not exited, for
+    /// checkdead. Changed under `Sched::inner`.
+    pub(crate) live: AtomicI64,
+}
+
+impl Ms {
+    pub(crate) fn new() -> Ms {
+        Ms {
+            all: Locked::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+            live: AtomicI64::new(0),
+        }
+    }
+}
+
+/// The calling thread's M id for probes (0 = none: sysmon, plain threads).
+pub(crate) fn current_mid() -> u64 {
+    current_m().map_or(0, |m| m.id)
+}
 
 pub(crate) struct M {
     pub(crate) id: u64,
@@ -90,13 +122,6 @@ impl M {
     pub(crate) fn p(&self) -> Option<&P> {
         // SAFETY: Ps live as long as the runtime (never freed before it).
         unsafe { self.p.load(Ordering::Relaxed).as_ref() }
-    }
-
-    /// Whether this thread is wired to a goroutine (LockOSThread): threads must not be cloned
-    /// from it, since its OS state may be tainted.
-    #[inline]
-    pub(crate) fn is_locked(&self) -> bool {
-        self.locked_ext.load(Ordering::Relaxed) != 0 || self.locked_int.load(Ordering::Relaxed) != 0
     }
 
     #[inline]

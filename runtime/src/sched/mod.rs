@@ -4,17 +4,20 @@
 //! - `pstatus` — P statuses and the single function that changes them
 //! - `g`, `m`, `p` — the three objects; `stack` — goroutine stacks
 //! - `runq` — the lock-free per-P run queue; `idle` — idle P/M lists, spinning, wakep
-//! - `handoff` — M life cycle: newm, startm, stopm, acquirep/releasep, handoffp
+//! - `handoff` — passing Ps between Ms: startm, stopm, acquirep/releasep, handoffp
 //! - `schedule` — the scheduler loop: find_runnable, execute, work stealing, global queue
 //! - `park` — park/ready/gosched, the runtime semaphore; `newproc` — `go` and goroutine exit
 //! - `preempt` — safepoints, preemption requests, acquirem/releasem
 //! - `lockos` — LockOSThread: wiring a G to its M, stoplockedm/startlockedm, locked exit
-//! - `template` — the template thread and the new-M hand-off list (golang/go#38931 lives here)
+//! - `template` — newm, the template thread and the new-M hand-off list (golang/go#38931
+//!   lives here)
 //! - `checkdead` — "all goroutines are asleep - deadlock!"
 //! - `debug` — a lock-free snapshot of scheduler state, readable even from a hung process
 //! - `syscall` — entersyscall/exitsyscall; `sysmon` — the monitor thread (retake, preempt)
-//! - `timers` — per-P timer heaps; `stw` — stop/start the world and procresize
+//! - `timers` — per-P timer heaps, `sleep`, the timer-waiter M; `stw` — stop/start the world
+//!   and procresize
 //! - `signal` — stack overflow reports; `stats` — counters and snapshots
+//! - `start` — M0 and the main goroutine: how `block_on` starts the scheduler
 //! - `lock`, `note`, `futex` — the runtime's own locking and sleeping primitives
 //!
 //! The global lock (`Sched::inner`, Go's `sched.lock`) protects the idle P and M lists, the
@@ -41,11 +44,14 @@ pub(crate) mod runq;
 pub(crate) mod schedule;
 pub(crate) mod signal;
 pub(crate) mod stack;
+pub(crate) mod start;
 pub(crate) mod stats;
 pub(crate) mod stw;
 pub(crate) mod syscall;
 pub(crate) mod sysmon;
 pub(crate) mod template;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub(crate) mod timers;
 
 /// The probe functions, one per catalog entry (see `goro-probes`).
@@ -53,9 +59,7 @@ pub(crate) use goro_probes::probe;
 
 use std::collections::VecDeque;
 use std::ptr;
-use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering,
-};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -63,12 +67,10 @@ pub(crate) use g::{GRef, WaitReason};
 pub(crate) use park::{current_g, park, ready};
 pub(crate) use preempt::checkpoint;
 
-use g::G;
 use lock::Locked;
 use m::M;
 use note::Note;
 use p::P;
-use park::Sema;
 use stack::StackPool;
 
 /// The most Ps a runtime can have (Go allows more; the state table is sized by this).
@@ -111,57 +113,49 @@ impl Default for Config {
     }
 }
 
-/// One runtime instance: everything Go keeps in `sched`, `allp` and `allm`.
+/// One runtime instance: everything Go keeps in `sched`, `allp` and `allm`, grouped by concern.
+/// Each group is defined, with its invariants, in the file that owns it.
+///
+/// Lock order (outermost first): `worldsema` (a goroutine semaphore, held across a whole
+/// stop-the-world), then `inner` (Go's `sched.lock`), then a P's timer lock. `ms.all`,
+/// `gs.free` and `template.newm_handoff` are leaves: nothing else is taken while one is held.
 pub(crate) struct Sched {
     me: Weak<Sched>,
     pub(crate) config: Config,
+    /// Zero of the runtime clock (`nanotime`).
     pub(crate) epoch: Instant,
     pub(crate) stacks: StackPool,
+    /// Every P ever created, indexed by id; slots past `gomaxprocs` hold `_Pdead` Ps or null.
+    /// A P is never freed while the runtime lives, so a `&P` from here is valid for its life.
     allp: Box<[AtomicPtr<P>]>,
+    /// The number of Ps in use (Go's gomaxprocs). Changed only by procresize, with the world
+    /// stopped; read without a lock (Acquire pairs with procresize's Release).
     pub(crate) gomaxprocs: AtomicU32,
+    /// Go's `sched.lock` and what it protects: the idle P and M lists, the global run queue,
+    /// a pending P count. See `SchedInner`.
     pub(crate) inner: Locked<SchedInner>,
-    pub(crate) npidle: AtomicU32,
-    pub(crate) nmidle: AtomicU32,
-    pub(crate) nmspinning: AtomicU32,
+    /// Idle and spinning counts beside the idle lists (`idle.rs`).
+    pub(crate) idle: idle::IdleCounts,
+    /// Length of the global run queue (`inner.runq`), readable without the lock; written
+    /// under it.
     pub(crate) runqsize: AtomicU32,
-    /// A stop-the-world is in progress: every M stops at its next scheduling point.
-    pub(crate) gcwaiting: AtomicBool,
-    /// Ps the stopper still waits for; written under `inner`.
-    pub(crate) stopwait: AtomicI32,
-    pub(crate) stopnote: Note,
-    /// Held by whoever stops the world (Go's worldsema); goroutines queue on it.
-    pub(crate) worldsema: Sema,
-    pub(crate) stw_seq: AtomicU64,
-    // Boxed: Ms are addressed by raw pointer and must never move.
-    #[allow(clippy::vec_box)]
-    pub(crate) allm: Locked<Vec<Box<M>>>,
-    pub(crate) mnext: AtomicU64,
-    pub(crate) goidgen: AtomicU64,
-    pub(crate) ngoroutines: AtomicI64,
-    #[allow(clippy::vec_box)]
-    pub(crate) gfree: Locked<Vec<Box<G>>>,
-    /// The idle M sleeping until the earliest timer, and that deadline (0 = computing it).
-    pub(crate) timer_waiter: AtomicPtr<M>,
-    pub(crate) timer_waiter_until: AtomicI64,
+    /// Stop-the-world state: gcwaiting, stopwait, the stopper's note, worldsema (`stw.rs`).
+    pub(crate) stw: stw::StwState,
+    /// Every M, the M id counter and the live worker count (`m.rs`).
+    pub(crate) ms: m::Ms,
+    /// The G id counter, the goroutine count and the global G free list (`newproc.rs`).
+    pub(crate) gs: newproc::Gs,
+    /// The idle M that sleeps until the earliest timer (`timers.rs`).
+    pub(crate) timer_waiter: timers::TimerWaiter,
+    /// The template thread and the new-M hand-off list (`template.rs`).
+    pub(crate) template: template::TemplateState,
+    /// The main goroutine returned: every M leaves its loop at its next scheduling point.
     pub(crate) shutdown: AtomicBool,
+    /// sysmon sleeps on it while it has nothing to watch; woken when Ps become busy again.
     pub(crate) sysmon_note: Note,
+    /// sysmon is parked until start-the-world wakes it (Go's sysmonwait). Under `inner`.
+    pub(crate) sysmonwait: AtomicBool,
     pub(crate) stats: stats::GlobalCounters,
-    /// Set (0→1) by the first LockOSThread, before the template thread is created.
-    pub(crate) have_template_thread: AtomicU32,
-    /// The template thread's M, once its thread runs.
-    pub(crate) template_m: AtomicPtr<M>,
-    pub(crate) template_note: Note,
-    /// New Ms created from locked threads, waiting for the template thread to start them.
-    pub(crate) newm_handoff: Locked<Vec<*const M>>,
-    pub(crate) newm_handoff_len: AtomicU32,
-    /// Worker Ms that exist (their thread may not have started yet), for checkdead. Under `inner`.
-    pub(crate) mlive: AtomicI64,
-    /// Locked Ms parked waiting for their goroutine, and M0 parked for good. Under `inner`.
-    pub(crate) nmidlelocked: AtomicI64,
-    /// The current stop-the-world: id (0 = none), reason, start time (runtime clock).
-    pub(crate) stw_current: AtomicU64,
-    pub(crate) stw_reason: AtomicU8,
-    pub(crate) stw_start: AtomicI64,
 }
 
 // SAFETY: all shared state is atomic or behind a Lock; raw pointers name runtime-owned objects.
@@ -181,35 +175,17 @@ impl Sched {
                 .collect(),
             gomaxprocs: AtomicU32::new(0),
             inner: Locked::new(SchedInner::default()),
-            npidle: AtomicU32::new(0),
-            nmidle: AtomicU32::new(0),
-            nmspinning: AtomicU32::new(0),
+            idle: idle::IdleCounts::default(),
             runqsize: AtomicU32::new(0),
-            gcwaiting: AtomicBool::new(false),
-            stopwait: AtomicI32::new(0),
-            stopnote: Note::new(),
-            worldsema: Sema::new(),
-            stw_seq: AtomicU64::new(0),
-            allm: Locked::new(Vec::new()),
-            mnext: AtomicU64::new(1),
-            goidgen: AtomicU64::new(1),
-            ngoroutines: AtomicI64::new(0),
-            gfree: Locked::new(Vec::new()),
-            timer_waiter: AtomicPtr::new(ptr::null_mut()),
-            timer_waiter_until: AtomicI64::new(0),
+            stw: stw::StwState::new(),
+            ms: m::Ms::new(),
+            gs: newproc::Gs::new(),
+            timer_waiter: timers::TimerWaiter::new(),
+            template: template::TemplateState::new(),
             shutdown: AtomicBool::new(false),
             sysmon_note: Note::new(),
+            sysmonwait: AtomicBool::new(false),
             stats: stats::GlobalCounters::default(),
-            have_template_thread: AtomicU32::new(0),
-            template_m: AtomicPtr::new(ptr::null_mut()),
-            template_note: Note::new(),
-            newm_handoff: Locked::new(Vec::new()),
-            newm_handoff_len: AtomicU32::new(0),
-            mlive: AtomicI64::new(0),
-            nmidlelocked: AtomicI64::new(0),
-            stw_current: AtomicU64::new(0),
-            stw_reason: AtomicU8::new(0),
-            stw_start: AtomicI64::new(0),
         })
     }
 
@@ -263,10 +239,10 @@ impl Sched {
 
     /// Creates the record of a new M (its thread is started by the caller).
     pub(crate) fn alloc_m(&self) -> &M {
-        let id = self.mnext.fetch_add(1, Ordering::Relaxed);
+        let id = self.ms.next_id.fetch_add(1, Ordering::Relaxed);
         let m = Box::new(M::new(id, self as *const Sched));
         let ptr: *const M = &*m;
-        self.allm.with(|all| all.push(m));
+        self.ms.all.with(|all| all.push(m));
         // SAFETY: the Box now lives in `allm` until the runtime drops.
         unsafe { &*ptr }
     }
@@ -275,7 +251,7 @@ impl Sched {
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
         let idle: Vec<*const M> = self.inner.with(|s| {
-            self.nmidle.store(0, Ordering::Relaxed);
+            self.idle.nmidle.store(0, Ordering::Relaxed);
             std::mem::take(&mut s.midle)
         });
         for m in idle {
@@ -283,10 +259,10 @@ impl Sched {
             unsafe { (*m).park.wakeup() };
         }
         self.sysmon_note.wakeup();
-        self.stopnote.wakeup();
-        self.template_note.wakeup();
+        self.stw.stopnote.wakeup();
+        self.template.note.wakeup();
         // Locked Ms parked for their goroutine (or for good, M0) leave too.
-        self.allm.with(|all| {
+        self.ms.all.with(|all| {
             for m in all.iter() {
                 m.park.wakeup();
             }
@@ -332,32 +308,4 @@ pub(crate) fn fatal(msg: &str) -> ! {
     eprintln!("fatal error: {msg}");
     eprintln!("goro: runtime invariant broken; aborting");
     std::process::abort()
-}
-
-/// Parks the current goroutine until the runtime clock reaches `when` (Go's timeSleep). The
-/// timer is added by the park's unlock step, once the goroutine is off its stack.
-pub(crate) fn sleep_until(when: i64) {
-    let g = current_g().expect("sleep on a goroutine");
-    struct Arg {
-        g: GRef,
-        when: i64,
-    }
-    let arg = Arg { g, when };
-    /// # Safety
-    /// `a` is the `Arg` on the parking goroutine's stack, valid until the goroutine resumes.
-    unsafe fn add_timer(a: *const ()) -> bool {
-        // SAFETY: caller contract; the G cannot resume before the timer is added below.
-        let a = unsafe { &*(a as *const Arg) };
-        let (g, when) = (a.g, a.when);
-        let m = m::current_m().expect("unlock steps run on an M");
-        let sched = m.sched();
-        let p = m.p().expect("the parking M holds its P");
-        timers::add(p, when, g);
-        sched.poke_timer_waiter(when);
-        true
-    }
-    park(
-        Some((add_timer, &arg as *const Arg as *const ())),
-        WaitReason::Sleep,
-    );
 }

@@ -65,8 +65,23 @@ pub(crate) fn ready(g: GRef) {
         sched.wakep();
         return;
     }
+    // Off the runtime's Ms (a plain thread): count one more M running until wakep has given
+    // the goroutine an M, so that an M going idle meanwhile does not find a runnable goroutine
+    // and every M idle, and report a deadlock that is not one (as sysmon does in retake).
+    let foreign = current_m().is_none_or(|m| !std::ptr::eq(m.sched, sched));
+    if foreign {
+        sched
+            .inner
+            .with(|_| sched.idle.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
+    }
     sched.globrunqput(g);
     sched.wakep();
+    if foreign {
+        sched.inner.with(|s| {
+            sched.idle.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+            sched.checkdead(s);
+        });
+    }
 }
 
 /// Yields the processor: the goroutine goes to the global run queue (Go's Gosched).
@@ -82,7 +97,7 @@ pub(crate) fn gosched() {
 
 /// A binary semaphore whose waiters park (Go's semacquire/semrelease on worldsema). Release
 /// hands ownership straight to the first waiter, so no one can barge ahead of a queued waiter.
-pub(crate) struct Sema {
+pub(crate) struct BinarySema {
     state: Locked<SemaState>,
 }
 
@@ -91,9 +106,9 @@ struct SemaState {
     waiters: VecDeque<GRef>,
 }
 
-impl Sema {
-    pub(crate) const fn new() -> Sema {
-        Sema {
+impl BinarySema {
+    pub(crate) const fn new() -> BinarySema {
+        BinarySema {
             state: Locked::new(SemaState {
                 held: false,
                 waiters: VecDeque::new(),

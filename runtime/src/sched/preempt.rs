@@ -51,9 +51,8 @@ fn preempt_now(m: &M) {
         return; // deferred: honoured at the first safepoint after releasem
     }
     let g = m.curg().expect("preempt_now: a G is running");
-    // The probe first, then the flag: a request that comes after the clear fires its
-    // `preempt_request` after this `preempted`, so a tool sees requests and yields alternate.
-    // One that comes in between is absorbed by this yield, which honours it anyway.
+    // The probe, then the flag: a request that comes in between is absorbed by this yield,
+    // which honours it anyway, and fires no probe of its own.
     super::probe::preempted(
         g.id.load(Ordering::Relaxed),
         m.p().map_or(goro_probes::P_NONE, |p| p.id),
@@ -95,8 +94,8 @@ impl Sched {
         // (~100µs), and reporting each round would flood the tools during exactly the stall
         // they diagnose. So the probe and the count fire once per request the G has not
         // honoured yet. Only the G itself clears the flag, when it yields (`preempted`), so
-        // between two requests for one G there is always its `preempted` — unlike Go, a G
-        // that switched out with a request pending still yields once when it runs again.
+        // each `preempted` answers one request — unlike Go, a G that switched out with a
+        // request pending still yields once when it runs again.
         // SAFETY: as above.
         if unsafe { (*g).preempt.swap(true, Ordering::AcqRel) } {
             return true;

@@ -9,7 +9,6 @@
 //! comes first in every round, so a running P stops at its next scheduling point.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use super::g::{G, GRef, GStatus, Switch};
 use super::m::M;
@@ -76,7 +75,7 @@ impl Sched {
     /// that work readied meanwhile is not stranded (Go's resetspinning).
     fn reset_spinning(&self, m: &M) {
         m.spinning.store(false, Ordering::Relaxed);
-        let left = self.nmspinning.fetch_sub(1, Ordering::SeqCst) - 1;
+        let left = self.idle.nmspinning.fetch_sub(1, Ordering::SeqCst) - 1;
         if left == 0 {
             self.wakep();
         }
@@ -165,7 +164,7 @@ impl Sched {
                 }
                 continue;
             };
-            if self.gcwaiting.load(Ordering::SeqCst) {
+            if self.stw.gcwaiting.load(Ordering::SeqCst) {
                 self.gcstopm(m);
                 continue;
             }
@@ -192,13 +191,13 @@ impl Sched {
 
             // Steal, as a spinning M — if not too many are spinning already.
             let procs = self.procs() as u32;
-            let busy = procs.saturating_sub(self.npidle.load(Ordering::SeqCst));
+            let busy = procs.saturating_sub(self.idle.npidle.load(Ordering::SeqCst));
             if m.spinning.load(Ordering::Relaxed)
-                || 2 * self.nmspinning.load(Ordering::SeqCst) < busy
+                || 2 * self.idle.nmspinning.load(Ordering::SeqCst) < busy
             {
                 if !m.spinning.load(Ordering::Relaxed) {
                     m.spinning.store(true, Ordering::Relaxed);
-                    self.nmspinning.fetch_add(1, Ordering::SeqCst);
+                    self.idle.nmspinning.fetch_add(1, Ordering::SeqCst);
                 }
                 if let Some(g) = self.steal_work(m, p) {
                     return Some((g, false));
@@ -213,7 +212,7 @@ impl Sched {
             let guard = self.inner.raw_lock().guard();
             // SAFETY: `guard` holds the scheduler lock while `s` is used.
             let s = unsafe { self.inner.get_unchecked() };
-            if self.gcwaiting.load(Ordering::SeqCst) || self.is_shutdown() {
+            if self.stw.gcwaiting.load(Ordering::SeqCst) || self.is_shutdown() {
                 drop(guard);
                 continue;
             }
@@ -239,14 +238,14 @@ impl Sched {
             // "delicate dance"), so either we see the work or its readier sees no spinner.
             if m.spinning.load(Ordering::Relaxed) {
                 m.spinning.store(false, Ordering::Relaxed);
-                self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+                self.idle.nmspinning.fetch_sub(1, Ordering::SeqCst);
                 if (self.allp().any(|p2| !p2.runq.is_empty())
                     || self.runqsize.load(Ordering::SeqCst) > 0)
                     && let Some(p2) = self.inner.with(|s| self.pidleget(s))
                 {
                     self.acquirep(m, p2);
                     m.spinning.store(true, Ordering::Relaxed);
-                    self.nmspinning.fetch_add(1, Ordering::SeqCst);
+                    self.idle.nmspinning.fetch_add(1, Ordering::SeqCst);
                 }
             }
             // Loop: without a P the top of the loop parks the M.
@@ -270,59 +269,10 @@ impl Sched {
             {
                 self.acquirep(m, p);
                 m.spinning.store(true, Ordering::Relaxed);
-                self.nmspinning.fetch_add(1, Ordering::SeqCst);
+                self.idle.nmspinning.fetch_add(1, Ordering::SeqCst);
             }
         }
         true
-    }
-
-    /// Becomes the timer waiter if there is none; returns how long to sleep (None: forever).
-    ///
-    /// Race with `timers::add` (a Dekker pair, all SeqCst): we publish ourselves, then read
-    /// every P's earliest timer; an adder stores its timer, then reads the waiter. Either we see
-    /// the new timer, or the adder sees us (deadline 0 = "still computing") and pokes us.
-    fn become_timer_waiter(&self, m: &M) -> Option<Duration> {
-        let me = m as *const M as *mut M;
-        self.timer_waiter_until.store(0, Ordering::SeqCst);
-        if self
-            .timer_waiter
-            .compare_exchange(std::ptr::null_mut(), me, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            return None;
-        }
-        let next = self.earliest_timer();
-        self.timer_waiter_until
-            .store(if next == 0 { i64::MAX } else { next }, Ordering::SeqCst);
-        if next == 0 {
-            return None;
-        }
-        Some(Duration::from_nanos(
-            next.saturating_sub(self.nanotime()).max(0) as u64,
-        ))
-    }
-
-    fn leave_timer_waiter(&self, m: &M) {
-        let me = m as *const M as *mut M;
-        let _ = self.timer_waiter.compare_exchange(
-            me,
-            std::ptr::null_mut(),
-            Ordering::SeqCst,
-            Ordering::Relaxed,
-        );
-    }
-
-    /// A timer due at `when` was added: wake the timer waiter if it sleeps past it.
-    pub(crate) fn poke_timer_waiter(&self, when: i64) {
-        let w = self.timer_waiter.load(Ordering::SeqCst);
-        if w.is_null() {
-            return;
-        }
-        let until = self.timer_waiter_until.load(Ordering::SeqCst);
-        if until == 0 || when < until {
-            // SAFETY: Ms live as long as the runtime.
-            unsafe { (*w).park.wakeup() };
-        }
     }
 
     /// Steals a G from another P, or runs other Ps' expired timers (last round).
@@ -336,7 +286,7 @@ impl Sched {
             let last = round == STEAL_TRIES - 1;
             let start = m.fastrand() as usize % n;
             for k in 0..n {
-                if self.gcwaiting.load(Ordering::Relaxed) {
+                if self.stw.gcwaiting.load(Ordering::Relaxed) {
                     // Let the stop-the-world proceed; the caller checks gcwaiting again.
                     return None;
                 }
@@ -420,7 +370,7 @@ impl Sched {
     /// park until start-the-world hands a P back (Go's gcstopm).
     fn gcstopm(&self, m: &M) {
         if m.spinning.swap(false, Ordering::Relaxed) {
-            self.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            self.idle.nmspinning.fetch_sub(1, Ordering::SeqCst);
         }
         let p = m.p().expect("gcstopm: M has a P");
         pstatus::set_status(p, PStatus::Running, PStatus::GcStop, m.id, Reason::StwSelf);
@@ -428,9 +378,9 @@ impl Sched {
         m.p.store(std::ptr::null_mut(), Ordering::Relaxed);
         let left = self
             .inner
-            .with(|_| self.stopwait.fetch_sub(1, Ordering::SeqCst) - 1);
+            .with(|_| self.stw.stopwait.fetch_sub(1, Ordering::SeqCst) - 1);
         if left == 0 {
-            self.stopnote.wakeup();
+            self.stw.stopnote.wakeup();
         }
         self.stopm(m, None);
     }

@@ -68,9 +68,9 @@ impl Sched {
         let mut st = Stats {
             procs: self.procs(),
             goroutines_created: 0,
-            goroutines_live: self.ngoroutines.load(Ordering::Relaxed),
+            goroutines_live: self.gs.count.load(Ordering::Relaxed),
             threads_created: self.stats.threads.load(Ordering::Relaxed),
-            idle_threads: self.nmidle.load(Ordering::Relaxed),
+            idle_threads: self.idle.nmidle.load(Ordering::Relaxed),
             steals: 0,
             parks: 0,
             goscheds: 0,

@@ -11,8 +11,11 @@
 //! While the world is stopped the stopper holds `worldsema` and preemption is disabled on its
 //! M (acquirem), so its goroutine runs uninterrupted until start-the-world.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use super::note::Note;
+use super::park::BinarySema;
 
 use super::m::M;
 use super::p::P;
@@ -21,6 +24,51 @@ use super::{Sched, SchedInner, preempt, timers};
 
 /// Why the world is stopped: the catalog's `stw_reason` table (the `reason` of `stw_begin`).
 pub use goro_probes::StwReason;
+
+/// The state of stopping and starting the world (Go's `sched.stw.gcwaiting`, `stopwait`,
+/// `stopnote` and `worldsema`, plus what the diagnostics show of the current stop).
+///
+/// Rules:
+/// - `worldsema` is held for the whole stop-the-world, from before `gcwaiting` is set until
+///   after start-the-world; only its holder writes anything else here.
+/// - `gcwaiting` is set and `stopwait` initialised under `Sched::inner`; after that
+///   `stopwait` is only decremented, under `inner`, by whoever moves a P to `_Pgcstop` on the
+///   stopper's behalf (a P stopping itself, handoffp, a syscall entry or exit), and the one
+///   that takes it to 0 wakes `stopnote`. A P that nobody moves keeps it above 0 for ever.
+/// - `current`/`reason`/`start` describe the stop in progress for snapshots (0 = none); they are
+///   written by the stopper only and read without a lock, so a reader may see a mix of two
+///   consecutive stops' values — good enough for a diagnosis, never used for a decision.
+pub(crate) struct StwState {
+    /// A stop-the-world is pending: every M stops its P at its next scheduling point.
+    pub(crate) gcwaiting: AtomicBool,
+    /// Ps the stopper still waits for; written under `Sched::inner`.
+    pub(crate) stopwait: AtomicI32,
+    /// The stopper sleeps on it between wait rounds; woken when `stopwait` reaches 0.
+    pub(crate) stopnote: Note,
+    /// Held by whoever stops the world (Go's worldsema); goroutines queue on it.
+    pub(crate) worldsema: BinarySema,
+    /// Stop-the-world ids: the last one handed out.
+    pub(crate) seq: AtomicU64,
+    /// The stop in progress: id (0 = none), reason, start time (runtime clock).
+    pub(crate) current: AtomicU64,
+    pub(crate) reason: AtomicU8,
+    pub(crate) start: AtomicI64,
+}
+
+impl StwState {
+    pub(crate) fn new() -> StwState {
+        StwState {
+            gcwaiting: AtomicBool::new(false),
+            stopwait: AtomicI32::new(0),
+            stopnote: Note::new(),
+            worldsema: BinarySema::new(),
+            seq: AtomicU64::new(0),
+            current: AtomicU64::new(0),
+            reason: AtomicU8::new(0),
+            start: AtomicI64::new(0),
+        }
+    }
+}
 
 const WAIT_ROUND: Duration = Duration::from_micros(100);
 /// How long the stopper polls `stopwait` before it starts sleeping in WAIT_ROUNDs.
@@ -33,20 +81,22 @@ impl Sched {
     /// held and preemption disabled.
     /// Returns the stop's id and how long stopping took (ns).
     pub(crate) fn stop_the_world_with_sema(&self, m: &M, reason: StwReason) -> (u64, u64) {
-        let id = self.stw_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = self.stw.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let start = Instant::now();
         let own = m
             .p()
             .unwrap_or_else(|| super::fatal("stop the world without a P"));
         let wait = self.inner.with(|s| {
-            self.stopwait.store(self.procs() as i32, Ordering::SeqCst);
-            self.gcwaiting.store(true, Ordering::SeqCst);
-            self.stw_reason.store(reason.into(), Ordering::Relaxed);
-            self.stw_start.store(self.nanotime(), Ordering::Relaxed);
-            self.stw_current.store(id, Ordering::Release);
+            self.stw
+                .stopwait
+                .store(self.procs() as i32, Ordering::SeqCst);
+            self.stw.gcwaiting.store(true, Ordering::SeqCst);
+            self.stw.reason.store(reason.into(), Ordering::Relaxed);
+            self.stw.start.store(self.nanotime(), Ordering::Relaxed);
+            self.stw.current.store(id, Ordering::Release);
             // Our own P: stopped, but still ours to use.
             pstatus::set_status(own, PStatus::Running, PStatus::GcStop, m.id, Reason::StwOwn);
-            self.stopwait.fetch_sub(1, Ordering::SeqCst);
+            self.stw.stopwait.fetch_sub(1, Ordering::SeqCst);
             self.preemptall();
             // Ps whose M is in a syscall: claim them now; the M will find its P gone.
             for p in self.allp() {
@@ -60,17 +110,17 @@ impl Sched {
                     )
                 {
                     p.syscalltick.fetch_add(1, Ordering::Relaxed);
-                    self.stopwait.fetch_sub(1, Ordering::SeqCst);
+                    self.stw.stopwait.fetch_sub(1, Ordering::SeqCst);
                 }
             }
             // Ps on the idle list.
             while let Some(p) = self.pidleget(s) {
                 pstatus::set_status(p, PStatus::Idle, PStatus::GcStop, m.id, Reason::StwIdle);
-                self.stopwait.fetch_sub(1, Ordering::SeqCst);
+                self.stw.stopwait.fetch_sub(1, Ordering::SeqCst);
             }
             // Fired here, with the count the wait starts from: every other P is counted off
             // under this lock, so after this probe.
-            let left = self.stopwait.load(Ordering::SeqCst);
+            let left = self.stw.stopwait.load(Ordering::SeqCst);
             super::probe::stw_begin(id, reason, self.procs() as u32, left.max(0) as u32);
             left > 0
         });
@@ -79,19 +129,19 @@ impl Sched {
             // futex wake-up reaches a sleeping stopper: poll briefly first. Bounded, so a
             // stopper on an overcommitted machine does not steal the CPU it is waiting for.
             let spin_until = Instant::now() + STW_SPIN;
-            while self.stopwait.load(Ordering::SeqCst) > 0 && Instant::now() < spin_until {
+            while self.stw.stopwait.load(Ordering::SeqCst) > 0 && Instant::now() < spin_until {
                 std::hint::spin_loop();
             }
             let mut last = i32::MIN;
             let mut quiet_rounds = 0u32;
             loop {
-                let now = self.stopwait.load(Ordering::SeqCst);
+                let now = self.stw.stopwait.load(Ordering::SeqCst);
                 if now <= 0 || self.is_shutdown() {
                     break;
                 }
-                if self.stopnote.sleep_timeout(WAIT_ROUND) {
+                if self.stw.stopnote.sleep_timeout(WAIT_ROUND) {
                     // A P stopped (or a stale wake-up from an earlier stop): re-check.
-                    self.stopnote.clear();
+                    self.stw.stopnote.clear();
                     continue;
                 }
                 self.preemptall();
@@ -129,18 +179,21 @@ impl Sched {
     /// Restarts the world: applies a pending P count, gives the caller its P back, and starts
     /// Ms for Ps that have work.
     pub(crate) fn start_the_world_with_sema(&self, m: &M) {
-        let with_work = self.inner.with(|s| {
+        let (with_work, wake_sysmon) = self.inner.with(|s| {
             let procs = if s.newprocs != 0 {
                 std::mem::take(&mut s.newprocs)
             } else {
                 self.procs() as u32
             };
             let with_work = self.procresize(s, m, procs);
-            self.gcwaiting.store(false, Ordering::SeqCst);
-            let id = self.stw_current.swap(0, Ordering::AcqRel);
+            self.stw.gcwaiting.store(false, Ordering::SeqCst);
+            let id = self.stw.current.swap(0, Ordering::AcqRel);
             super::probe::stw_end(id);
-            with_work
+            (with_work, self.sysmonwait.swap(false, Ordering::SeqCst))
         });
+        if wake_sysmon {
+            self.sysmon_note.wakeup();
+        }
         for p in with_work {
             self.startm(Some(p), false);
         }
@@ -188,7 +241,7 @@ impl Sched {
             timers::move_all(p, keep);
             // SAFETY: the world is stopped; nobody else touches retiring Ps' free lists.
             let free = std::mem::take(unsafe { p.gfree() });
-            self.gfree.with(|global| global.extend(free));
+            self.gs.free.with(|global| global.extend(free));
             p.m.store(std::ptr::null_mut(), Ordering::Relaxed);
             pstatus::set_status(
                 p,
@@ -234,11 +287,23 @@ impl Sched {
 /// The world, stopped: every other P is `_Pgcstop` and no other goroutine runs until this
 /// guard drops. Hold it briefly and do not block while holding it (no channel operations, no
 /// sleeping): the goroutines you would wait for are stopped.
+///
+/// The guard belongs to the goroutine that stopped the world (its M runs with preemption
+/// disabled until the guard drops), so it is not `Send`:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// goro::Runtime::builder().build().unwrap().block_on(|| {
+///     send(goro::stop_the_world(goro::StwReason::User));
+/// });
+/// ```
 pub struct WorldStopped {
     m: &'static M,
     id: u64,
     reason: StwReason,
     stopping_ns: u64,
+    /// Not `Send`: dropped elsewhere, it would restart the world from another M.
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl WorldStopped {
@@ -273,7 +338,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
     let m = super::m::current_m().filter(|m| m.curg().is_some());
     let m = m.expect("goro::stop_the_world called outside a goroutine");
     super::checkpoint();
-    m.sched().worldsema.acquire();
+    m.sched().stw.worldsema.acquire();
     // The goroutine may have moved while it waited for the semaphore.
     let m = preempt::acquirem().expect("still on a goroutine");
     let (id, stopping_ns) = m.sched().stop_the_world_with_sema(m, reason);
@@ -282,6 +347,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
         id,
         reason,
         stopping_ns,
+        _not_send: std::marker::PhantomData,
     }
 }
 
@@ -289,7 +355,7 @@ impl Drop for WorldStopped {
     fn drop(&mut self) {
         let sched = self.m.sched();
         sched.start_the_world_with_sema(self.m);
-        sched.worldsema.release();
+        sched.stw.worldsema.release();
         preempt::releasem(self.m);
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering;
 
 use super::g::{GRef, GStatus, Switch};
-use super::m::{M, current_m};
+use super::m::M;
 use super::pstatus::{self, PStatus, Reason};
 use super::{Sched, probe};
 
@@ -16,12 +16,27 @@ use super::{Sched, probe};
 use goro_probes::SyscallExitKind as ExitKind;
 
 /// Runs `f`, a call that may block the thread, without holding up other goroutines.
+///
+/// # Panics
+/// With the world stopped by the calling goroutine (a `WorldStopped` guard held): its P is
+/// `_Pgcstop`, and the goroutines that a blocking call could wait for are stopped.
 pub(crate) fn syscall<R>(f: impl FnOnce() -> R) -> R {
-    let Some(m) = current_m() else { return f() };
-    if m.curg().is_none() || m.p().is_none() {
+    // The safepoint first, and the M it returns: a preemption there may move the goroutine to
+    // another thread, and entersyscall must act on the M the call will block.
+    let Some(m) = super::preempt::safepoint() else {
         return f();
+    };
+    let Some(p) = m.p() else {
+        // Already in a syscall (a nested call): the P is released.
+        return f();
+    };
+    if p.status() != PStatus::Running {
+        // The only other status a running goroutine's P can have: the caller stopped the world.
+        panic!(
+            "goro::syscall called while the world is stopped (a WorldStopped guard is held): \
+             release the guard before blocking"
+        );
     }
-    super::checkpoint();
     let sched = m.sched();
     sched.entersyscall(m);
     // `f` is arbitrary user code and may panic. Unwinding past exitsyscall would leave the
@@ -55,11 +70,11 @@ impl Sched {
             m.id,
             Reason::SyscallEnter,
         );
-        if self.gcwaiting.load(Ordering::SeqCst) {
+        if self.stw.gcwaiting.load(Ordering::SeqCst) {
             // A stop-the-world is waiting for us: count our P as stopped now rather than when
             // sysmon or the stopper notices (Go's entersyscall_gcwait).
             self.inner.with(|_| {
-                if self.stopwait.load(Ordering::SeqCst) > 0
+                if self.stw.stopwait.load(Ordering::SeqCst) > 0
                     && pstatus::cas_status(
                         p,
                         PStatus::Syscall,
@@ -69,8 +84,8 @@ impl Sched {
                     )
                 {
                     p.syscalltick.fetch_add(1, Ordering::Relaxed);
-                    if self.stopwait.fetch_sub(1, Ordering::SeqCst) == 1 {
-                        self.stopnote.wakeup();
+                    if self.stw.stopwait.fetch_sub(1, Ordering::SeqCst) == 1 {
+                        self.stw.stopnote.wakeup();
                     }
                 }
             });
@@ -96,8 +111,8 @@ impl Sched {
             return;
         }
         // Fast, second chance: any idle P.
-        if self.npidle.load(Ordering::SeqCst) > 0
-            && !self.gcwaiting.load(Ordering::SeqCst)
+        if self.idle.npidle.load(Ordering::SeqCst) > 0
+            && !self.stw.gcwaiting.load(Ordering::SeqCst)
             && let Some(p) = self.inner.with(|s| self.pidleget(s))
         {
             self.exitsyscall_with(m, g, p, ExitKind::FastIdleP);
@@ -124,7 +139,7 @@ impl Sched {
         g.get().cas_status(GStatus::Syscall, GStatus::Runnable);
         probe::syscall_exit(g.id(), goro_probes::P_NONE, m.id, ExitKind::Slow);
         let p = self.inner.with(|s| {
-            let p = if self.gcwaiting.load(Ordering::SeqCst) {
+            let p = if self.stw.gcwaiting.load(Ordering::SeqCst) {
                 None
             } else {
                 self.pidleget(s)

@@ -14,12 +14,47 @@
 //! is created, so "flag set" implies "thread exists or is being created". The legacy mode
 //! restores the old order on purpose, for the tools that diagnose it.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::time::Instant;
+
+use super::lock::Locked;
+use super::note::Note;
 
 use super::m::{self, M, current_m};
 use super::p::P;
 use super::{Sched, preempt, probe};
+
+/// The template thread and the new-M hand-off list (Go's `haveTemplateThread` and
+/// `newmHandoff`).
+///
+/// Rules:
+/// - `have_thread` goes 0→1 once (a CAS by the first `lock_os_thread`) and never back. With
+///   the fix, the setter cannot be preempted until the thread is being created, so 1 means
+///   "the thread exists or is about to"; in legacy mode it can mean "promised, never created"
+///   (golang/go#38931).
+/// - `m` is set by the template thread itself once it runs; null until then.
+/// - `newm_handoff` (a leaf lock) holds Ms created from locked threads, each owning the
+///   `_Pidle` P in its `nextp`, until the template thread creates their threads; it wakes on
+///   `note`. `newm_handoff_len` mirrors the list's length for lock-free readers (snapshots).
+pub(crate) struct TemplateState {
+    pub(crate) have_thread: AtomicU32,
+    pub(crate) m: AtomicPtr<M>,
+    pub(crate) note: Note,
+    pub(crate) newm_handoff: Locked<Vec<*const M>>,
+    pub(crate) newm_handoff_len: AtomicU32,
+}
+
+impl TemplateState {
+    pub(crate) fn new() -> TemplateState {
+        TemplateState {
+            have_thread: AtomicU32::new(0),
+            m: AtomicPtr::new(std::ptr::null_mut()),
+            note: Note::new(),
+            newm_handoff: Locked::new(Vec::new()),
+            newm_handoff_len: AtomicU32::new(0),
+        }
+    }
+}
 
 /// What a new M's thread runs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -34,24 +69,26 @@ impl Sched {
         if self.config.legacy_template_thread {
             // Pre-fix order: nothing stops a preemption between the flag and the thread.
             if self
-                .have_template_thread
+                .template
+                .have_thread
                 .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
                 .is_err()
             {
                 return;
             }
-            probe::template_start(super::handoff::cur_mid());
+            probe::template_start(m::current_mid());
             self.widen_template_window();
             self.newm_template();
             return;
         }
         let mp = preempt::acquirem();
         if self
-            .have_template_thread
+            .template
+            .have_thread
             .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
-            probe::template_start(super::handoff::cur_mid());
+            probe::template_start(m::current_mid());
             self.widen_template_window();
             self.newm_template();
         }
@@ -82,7 +119,8 @@ impl Sched {
         probe::newm(
             m.id,
             cur.map_or(0, |c| c.id),
-            u8::from(cur.is_some_and(|c| c.is_locked())),
+            // The creator's LockOSThread (the external lock), as the flag means for any newm.
+            u8::from(cur.is_some_and(|c| c.locked_ext.load(Ordering::Relaxed) != 0)),
             0,
             goro_probes::P_NONE,
             1,
@@ -91,11 +129,10 @@ impl Sched {
     }
 
     /// Creates an M that will start by acquiring `p` (Go's newm): directly, or through the
-    /// template thread when the calling thread is locked.
+    /// template thread when the calling thread is locked. The caller has already counted it
+    /// in `ms.live`, under the scheduler lock (see `startm`).
     pub(crate) fn newm(&self, p: Option<&P>, spinning: bool) -> &M {
         let m = self.alloc_m();
-        self.inner
-            .with(|_| self.mlive.fetch_add(1, Ordering::SeqCst));
         m.spinning.store(spinning, Ordering::Relaxed);
         if let Some(p) = p {
             m.nextp.store(p as *const P as *mut P, Ordering::Release);
@@ -103,7 +140,9 @@ impl Sched {
         // A safepoint, as Go's allocm is. Callers holding a P in limbo run with acquirem.
         super::checkpoint();
         let cur = current_m();
-        let locked = cur.is_some_and(|cur| cur.is_locked());
+        // Only a user's lock taints a thread (Go's newm checks lockedExt alone): the runtime's
+        // own lock does not change OS state, and the template thread may not exist for it.
+        let locked = cur.is_some_and(|cur| cur.locked_ext.load(Ordering::Relaxed) != 0);
         probe::newm(
             m.id,
             cur.map_or(0, |c| c.id),
@@ -123,18 +162,19 @@ impl Sched {
     /// Queues `m` for the template thread.
     fn newm_queue(&self, m: &M) {
         m.queued.store(true, Ordering::Release);
-        self.newm_handoff.with(|l| {
+        self.template.newm_handoff.with(|l| {
             l.push(m as *const M);
-            self.newm_handoff_len
+            self.template
+                .newm_handoff_len
                 .store(l.len() as u32, Ordering::Relaxed);
             probe::newm_handoff(m.id, l.len() as u32);
         });
-        if self.have_template_thread.load(Ordering::SeqCst) == 0 {
+        if self.template.have_thread.load(Ordering::SeqCst) == 0 {
             super::fatal(
                 "newm: a locked thread needs the template thread, which was never started",
             );
         }
-        self.template_note.wakeup();
+        self.template.note.wakeup();
     }
 
     /// Starts the OS thread of `m` (Go's newm1).
@@ -165,16 +205,17 @@ impl Sched {
         m::set_current_m(m);
         m.tid.store(m::gettid(), Ordering::Relaxed);
         m.started.store(true, Ordering::Release);
-        self.template_m
+        self.template
+            .m
             .store(m as *const M as *mut M, Ordering::Release);
         probe::template_running(m.id, m.tid.load(Ordering::Relaxed) as u32);
         loop {
-            self.template_note.clear();
+            self.template.note.clear();
             if self.is_shutdown() {
                 break;
             }
-            let queued = self.newm_handoff.with(|l| {
-                self.newm_handoff_len.store(0, Ordering::Relaxed);
+            let queued = self.template.newm_handoff.with(|l| {
+                self.template.newm_handoff_len.store(0, Ordering::Relaxed);
                 std::mem::take(l)
             });
             for nm in queued {
@@ -183,8 +224,8 @@ impl Sched {
                 probe::template_spawn(nm.id);
                 self.newm1(nm, MKind::Worker);
             }
-            if self.newm_handoff_len.load(Ordering::Relaxed) == 0 {
-                self.template_note.sleep();
+            if self.template.newm_handoff_len.load(Ordering::Relaxed) == 0 {
+                self.template.note.sleep();
             }
         }
         m::set_current_m(std::ptr::null());

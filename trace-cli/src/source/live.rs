@@ -128,12 +128,33 @@ fn one_line(e: &dyn std::error::Error) -> String {
     s.lines().next().unwrap_or_default().to_owned()
 }
 
+/// Blocks (or unblocks) SIGINT and SIGTERM on this thread. From attaching until the read
+/// loop listens for them they are held pending, so a Ctrl-C in between still ends the run
+/// cleanly (the loop sees it at once) instead of killing trace-cli with the file unfinished.
+fn block_stop_signals(block: bool) {
+    // SAFETY: sigemptyset/sigaddset initialise a local set; pthread_sigmask only changes this
+    // thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        let how = if block {
+            libc::SIG_BLOCK
+        } else {
+            libc::SIG_UNBLOCK
+        };
+        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+    }
+}
+
 /// Loads the BPF object and attaches `program` to every site of `target`. In spawn mode the
 /// command is started, held until every probe is attached, then released.
 pub fn attach(target: Resolved, ring_size: u32, program: Program) -> Result<Live, Error> {
     if let Some(missing) = crate::caps::missing_for_tracing() {
         return Err(Error::MissingCapability(missing));
     }
+    block_stop_signals(true);
     let nsites =
         u32::try_from(target.sites.len()).map_err(|_| Error::Bpf("too many probe sites".into()))?;
     let wake = wake_bytes(ring_size);
@@ -329,6 +350,8 @@ impl Live {
         let sig = |k| signal(k).map_err(|e| Error::Bpf(format!("installing signal handlers: {e}")));
         let mut sigint = sig(SignalKind::interrupt())?;
         let mut sigterm = sig(SignalKind::terminate())?;
+        // Listening now: let the signals held since attaching through.
+        block_stop_signals(false);
         let mut tick = tokio::time::interval(DRAIN_PERIOD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let start = Instant::now();

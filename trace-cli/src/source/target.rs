@@ -297,7 +297,8 @@ impl HeldChild {
         let (go_r, go_w) = pipe().map_err(err)?;
         let (err_r, err_w) = pipe().map_err(err)?;
         // SAFETY: between fork and exec the child calls only async-signal-safe functions
-        // (read, close, execv, write, _exit) on memory prepared before the fork.
+        // (sigemptyset, sigprocmask, read, close, execv, write, _exit) on memory prepared
+        // before the fork.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             return Err(err(std::io::Error::last_os_error()));
@@ -307,6 +308,10 @@ impl HeldChild {
             // dead parent means EOF; the exec-error pipe is close-on-exec, so the parent sees
             // EOF when exec succeeds and the errno when it fails.
             unsafe {
+                // The command starts with no signal blocked, whatever trace-cli blocks.
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
                 libc::close(go_w.as_raw_fd());
                 let mut b = 0u8;
                 if libc::read(go_r.as_raw_fd(), (&raw mut b).cast(), 1) != 1 {
