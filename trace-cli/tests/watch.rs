@@ -294,3 +294,32 @@ fn healthy_runs_give_no_stuck_p() {
         "{code:?}"
     );
 }
+
+#[test]
+fn a_busy_mixed_workload_gives_no_stuck_p() {
+    if !can_trace("a_busy_mixed_workload_gives_no_stuck_p") {
+        return;
+    }
+    // Stop-the-worlds from read_stats and set_procs (and the user's), Ps in long blocking
+    // calls, lock_os_thread churn, timers, channels: a stop may be slow on a loaded machine,
+    // and then it finishes — a slow_stw, never a stuck P.
+    let bin = example("stress");
+    let out = watch(&[
+        "--json",
+        "--",
+        bin.to_str().unwrap(),
+        "--duration",
+        "3",
+        "--seed",
+        "7",
+    ]);
+    let text = stdout(&out);
+    assert!(text.contains("stress OK"), "{text}\n{}", stderr(&out));
+    let v = lines(&out);
+    assert!(kind(&v, "stuck_p_in_stw").is_empty(), "{text}");
+    let s = summary(&v);
+    assert_eq!(s["target_exit"], 0);
+    assert!(s["stws"].as_u64().unwrap() > 100, "{s}");
+    assert_eq!(s["stw_in_progress"], Value::Null);
+    assert_eq!(kind(&v, "slow_stw").len() + 1, v.len(), "{text}");
+}
