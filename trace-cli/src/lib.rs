@@ -1,0 +1,3 @@
+//! trace-cli as a library: the parts tests and benchmarks drive without BPF or root.
+
+pub mod engine;
