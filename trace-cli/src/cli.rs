@@ -16,6 +16,9 @@ pub struct Cli {
 pub enum Command {
     /// List the USDT probes compiled into a binary or loaded in a process.
     Probes(ProbesArgs),
+    /// Diagnose a process that is already hung, or its core file, from its scheduler state
+    /// table: no tracing, no BPF, no root.
+    Inspect(crate::commands::inspect::InspectArgs),
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,8 @@ use goro_probes::sdt::ReadError;
 pub const EXIT_OK: u8 = 0;
 /// An error; a one-line message is on stderr.
 pub const EXIT_ERROR: u8 = 1;
+/// At least one finding was reported.
+pub const EXIT_FINDING: u8 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -20,6 +22,8 @@ pub enum Error {
     NoSuchProcess(u32),
     #[error("no goro probes in {0}")]
     NoGoroProbes(String),
+    #[error(transparent)]
+    Snapshot(#[from] trace_cli::snapshot::Error),
     #[error("writing output: {}", describe(.0))]
     Output(io::Error),
 }

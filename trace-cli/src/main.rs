@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     // clap prints usage errors itself and exits with status 2.
     let cli = cli::Cli::parse();
     match commands::run(cli) {
-        Ok(()) => ExitCode::from(error::EXIT_OK),
+        Ok(code) => ExitCode::from(code),
         // A reader that went away (`trace-cli probes X | head`) is not an error.
         Err(e) if e.is_broken_pipe() => ExitCode::from(error::EXIT_OK),
         Err(e) => {

@@ -23,6 +23,12 @@ pub struct Opts {
     /// Goroutines per iteration that lock their thread and yield (Go's test uses 2). More
     /// give the race more chances per run: every one of them hands a P off.
     pub lockers: usize,
+    /// The watchdog prints its diagnosis and leaves the process hung instead of exiting, for
+    /// tools that inspect it from outside (`trace-cli inspect`).
+    pub stay: bool,
+    /// Halfway through, change the P count to this (`set_procs`, a stop-the-world): Ps
+    /// beyond it become `_Pdead` while the scenario runs on.
+    pub procs_after: Option<usize>,
 }
 
 impl Default for Opts {
@@ -33,6 +39,8 @@ impl Default for Opts {
             legacy: false,
             widen: false,
             lockers: 2,
+            stay: false,
+            procs_after: None,
         }
     }
 }
@@ -56,6 +64,7 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
     });
     let progress = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicBool::new(false));
+    let stay = opts.stay;
     if let Some(limit) = watchdog {
         let insp = rt.inspector();
         let progress = progress.clone();
@@ -74,6 +83,16 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
                     let shape = diagnose(&snap);
                     eprintln!("template_race: no progress for {limit:?} at iteration {now}");
                     eprint!("{}", describe(&snap));
+                    if stay {
+                        match &shape {
+                            Some(why) => eprintln!("HANG golang/go#38931: {why}"),
+                            None => eprintln!("HANG: not the golang/go#38931 shape"),
+                        }
+                        // Stay hung for an inspector; the process is killed from outside.
+                        loop {
+                            std::thread::park();
+                        }
+                    }
                     match shape {
                         Some(why) => {
                             eprintln!("HANG golang/go#38931: {why}");
@@ -90,6 +109,7 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
     }
     let iterations = opts.iterations;
     let lockers = opts.lockers;
+    let procs_after = opts.procs_after;
     let prog = progress.clone();
     rt.block_on(move || {
         let stop = Arc::new(AtomicBool::new(false));
@@ -99,7 +119,12 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
                 goro::read_stats();
             }
         });
-        for _ in 0..iterations {
+        for i in 0..iterations {
+            if i == iterations / 2
+                && let Some(n) = procs_after
+            {
+                goro::set_procs(n);
+            }
             let hs: Vec<_> = (0..lockers)
                 .map(|_| {
                     goro::go(|| {

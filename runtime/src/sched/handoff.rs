@@ -27,6 +27,7 @@ impl Sched {
         pstatus::set_status(p, PStatus::Idle, PStatus::Running, m.id, Reason::Acquire);
         p.m.store(m as *const M as *mut M, Ordering::Relaxed);
         m.p.store(p as *const P as *mut P, Ordering::Relaxed);
+        super::state::took(m);
     }
 
     /// Unwires the M's P (Go's releasep): `_Prunning`→`_Pidle`. The caller decides where the
@@ -80,6 +81,7 @@ impl Sched {
             Some(nm) => {
                 nm.spinning.store(spinning, Ordering::Relaxed);
                 nm.nextp.store(p as *const P as *mut P, Ordering::Release);
+                super::state::handed(p, nm);
                 nm.park.wakeup();
             }
             None => {
@@ -95,6 +97,7 @@ impl Sched {
         m.tid.store(m::gettid(), Ordering::Relaxed);
         m::set_timer_slack(1);
         probe::m_start(m.id, m.tid.load(Ordering::Relaxed) as u32);
+        super::state::m_started(m);
         super::signal::ensure_altstack();
         let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
         // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
@@ -127,6 +130,7 @@ impl Sched {
         }
         m.blocked.store(true, Ordering::Relaxed);
         probe::m_park(m.id, m.tid.load(Ordering::Relaxed) as u32);
+        super::state::m_parked(m, true);
         match timeout {
             None => m.park.sleep(),
             Some(t) => {
@@ -140,6 +144,7 @@ impl Sched {
             if let Some(p) = unsafe { p.as_ref() } {
                 m.park.clear();
                 probe::m_wake(m.id, m.tid.load(Ordering::Relaxed) as u32, p.id);
+                super::state::m_parked(m, false);
                 self.acquirep(m, p);
                 return true;
             }
@@ -151,6 +156,7 @@ impl Sched {
                     m.tid.load(Ordering::Relaxed) as u32,
                     goro_probes::P_NONE,
                 );
+                super::state::m_parked(m, false);
                 return false;
             }
             m.park.clear();

@@ -122,6 +122,7 @@ impl Sched {
             // under this lock, so after this probe.
             let left = self.stw.stopwait.load(Ordering::SeqCst);
             super::probe::stw_begin(id, reason, self.procs() as u32, left.max(0) as u32);
+            self.state_stw_begin(id, reason, left);
             left > 0
         });
         if wait {
@@ -136,6 +137,7 @@ impl Sched {
             let mut quiet_rounds = 0u32;
             loop {
                 let now = self.stw.stopwait.load(Ordering::SeqCst);
+                self.state_stopwait(now);
                 if now <= 0 || self.is_shutdown() {
                     break;
                 }
@@ -189,6 +191,7 @@ impl Sched {
             self.stw.gcwaiting.store(false, Ordering::SeqCst);
             let id = self.stw.current.swap(0, Ordering::AcqRel);
             super::probe::stw_end(id);
+            self.state_stw_end();
             with_work
         });
         for p in with_work {
@@ -250,6 +253,7 @@ impl Sched {
         }
         self.runqsize.store(s.runq.len() as u32, Ordering::SeqCst);
         self.gomaxprocs.store(n, Ordering::Release);
+        self.state_procs(n);
         pstatus::set_status(
             keep,
             PStatus::GcStop,

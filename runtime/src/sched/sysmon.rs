@@ -42,6 +42,7 @@ impl Sched {
                 }
                 self.sysmon_note.clear();
             }
+            self.state_heartbeat();
             let now = self.nanotime();
             let mut acted = self.retake(now) > 0;
             let next = self.earliest_timer();
