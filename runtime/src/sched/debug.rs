@@ -135,9 +135,9 @@ impl Sched {
             unsafe { m.as_ref() }.map(|m| m.id)
         };
         let mrow = |m: &M| {
-            let row = table?
-                .ms
-                .get(m.state_slot.load(Ordering::Relaxed) as usize)?;
+            table?;
+            // SAFETY: non-null, it points at a slot of the static table.
+            let row = unsafe { m.state_row.load(Ordering::Relaxed).as_ref() }?;
             (row.id.load(Ordering::Relaxed) == m.id).then_some(row)
         };
         // Only for a runtime that no longer owns the table: the idle M list, if free.

@@ -79,8 +79,8 @@ pub(crate) struct M {
     /// Its OS thread has started / has exited.
     pub(crate) started: AtomicBool,
     pub(crate) exited: AtomicBool,
-    /// Its slot in the state table (`state.rs`); `u32::MAX`: none.
-    pub(crate) state_slot: AtomicU32,
+    /// Its slot in the state table (`state.rs`); null: none.
+    pub(crate) state_row: AtomicPtr<goro_probes::state::MRow>,
 }
 
 // SAFETY: every field is atomic or immutable; `sched` points at the runtime, which every M
@@ -111,7 +111,7 @@ impl M {
             queued: AtomicBool::new(false),
             started: AtomicBool::new(false),
             exited: AtomicBool::new(false),
-            state_slot: AtomicU32::new(u32::MAX),
+            state_row: AtomicPtr::new(ptr::null_mut()),
         }
     }
 

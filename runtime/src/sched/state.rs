@@ -82,9 +82,8 @@ fn p_row(p: &P) -> Option<&'static PRow> {
 /// The slot of `m`, if `m` owns it.
 #[inline]
 fn m_row(m: &M) -> Option<&'static MRow> {
-    let row = table()
-        .ms
-        .get(m.state_slot.load(Ordering::Relaxed) as usize)?;
+    // SAFETY: non-null, it points at a slot of the static table (set by `m_created`).
+    let row = unsafe { m.state_row.load(Ordering::Relaxed).as_ref() }?;
     (row.owner.load(Ordering::Relaxed) == addr(m)).then_some(row)
 }
 
@@ -293,7 +292,8 @@ pub(crate) fn m_created(sched: &Sched, m: &M) {
     clear_m_row(row);
     row.id.store(m.id, Ordering::Relaxed);
     row.owner.store(addr(m), Ordering::Relaxed);
-    m.state_slot.store(slot as u32, Ordering::Relaxed);
+    m.state_row
+        .store(row as *const MRow as *mut MRow, Ordering::Relaxed);
     if slot >= used {
         h.ms_len.store(slot as u32 + 1, Ordering::Release);
     }
