@@ -53,10 +53,11 @@
 //! # Time
 //!
 //! Every time is `CLOCK_MONOTONIC` in nanoseconds ([`Header::clock`] = [`CLOCK_MONOTONIC`]),
-//! read with the coarse variant (a scheduler tick's resolution, a few ms) on hot paths. sysmon,
-//! which never stops — not even in a hung stop-the-world — stores [`Header::heartbeat_ns`] on
-//! every round (at most 10 ms apart): in a core file, that is "now", the moment the process
-//! was stopped, to within 10 ms.
+//! read with the coarse variant (a scheduler tick's resolution, a few ms) on hot paths.
+//! [`Header::heartbeat_ns`] is stored by sysmon on every round (at most 10 ms apart) and, while
+//! sysmon is parked for a stop-the-world, by the stopper on every wait round (100 µs): in a
+//! core file it is "now", the moment the process was stopped — to within 10 ms while the
+//! process runs, and exactly enough in a hung stop-the-world, which waits in rounds forever.
 //!
 //! # Finding it
 //!
@@ -124,7 +125,8 @@ pub struct Header {
     pub runtime: AtomicU64,
     /// The address of the runtime that owns the table (its scheduler).
     pub owner: AtomicU64,
-    /// When the runtime started, and sysmon's latest round.
+    /// When the runtime started, and the latest heartbeat (sysmon's round, or the stopper's
+    /// wait round during a stop-the-world).
     pub start_ns: AtomicU64,
     pub heartbeat_ns: AtomicU64,
     /// The stop-the-world in progress: id (0 = none), reason code (`stw_reason`), start.

@@ -3,12 +3,17 @@
 //! tracing tools diagnose.
 //!
 //! ```text
-//! template_race [--procs N] [--iterations N] [--lockers N] [--runtimes R] [--legacy] [--widen] [--watchdog SECS] [--stay] [--procs-after N]
+//! template_race [--procs N] [--iterations N] [--lockers N] [--runtimes R] [--legacy] [--widen] [--watchdog SECS] [--stats] [--wait-stdin] [--stay] [--procs-after N]
 //! ```
 //! `--runtimes R`: run the scenario on R fresh runtimes, one after another. The race can only
 //! be lost once per runtime (the template-thread flag is set once), right after start-up
 //! while no idle M exists yet, so each fresh runtime is a fresh chance (~90% on a quiet
 //! machine with `--legacy --widen`, less under load).
+//! `--stats`: at the end of each runtime, print the runtime's own count of every P status
+//! transition (`goro::read_stats`), one `stats P<id> <from> <to> <count>` line each, for
+//! cross-checking a trace.
+//! `--wait-stdin`: after printing the pid, wait for a line on stdin before starting, so a
+//! tracer can attach by pid before the first event.
 //! `--watchdog SECS`: if no iteration completes for SECS, print the scheduler state and the
 //! diagnosis, exit 3 (#38931 shape) or 4 (another hang) — or, with `--stay`, print it and stay
 //! hung, for `trace-cli inspect`.
@@ -21,7 +26,7 @@ use std::time::Duration;
 fn usage(msg: &str) -> ! {
     eprintln!("template_race: {msg}");
     eprintln!(
-        "usage: template_race [--procs N] [--iterations N] [--lockers N] [--runtimes R] [--legacy] [--widen] [--watchdog SECS] [--stay] [--procs-after N]"
+        "usage: template_race [--procs N] [--iterations N] [--lockers N] [--runtimes R] [--legacy] [--widen] [--watchdog SECS] [--stats] [--wait-stdin] [--stay] [--procs-after N]"
     );
     std::process::exit(2);
 }
@@ -30,6 +35,7 @@ fn main() {
     let mut opts = scenario::Opts::default();
     let mut watchdog = None;
     let mut runtimes = 1;
+    let mut wait_stdin = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut num = |name: &str| -> u64 {
@@ -49,6 +55,8 @@ fn main() {
             "--widen" => opts.widen = true,
             "--stay" => opts.stay = true,
             "--procs-after" => opts.procs_after = Some(num("--procs-after") as usize),
+            "--stats" => opts.stats = true,
+            "--wait-stdin" => wait_stdin = true,
             "-h" | "--help" => usage("reproduces golang/go#38931 (hangs with --legacy --widen)"),
             other => usage(&format!("unknown argument {other:?}")),
         }
@@ -64,6 +72,11 @@ fn main() {
         if opts.legacy { " legacy" } else { "" },
         if opts.widen { " widen" } else { "" }
     );
+    if wait_stdin {
+        // A tracer attaching by pid gets every event, start-up included, if it attaches now.
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    }
     for _ in 0..runtimes {
         scenario::run(&opts, watchdog);
     }

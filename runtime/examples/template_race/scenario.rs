@@ -29,6 +29,9 @@ pub struct Opts {
     /// Halfway through, change the P count to this (`set_procs`, a stop-the-world): Ps
     /// beyond it become `_Pdead` while the scenario runs on.
     pub procs_after: Option<usize>,
+    /// Print the runtime's own count of every P status transition (`goro::read_stats`) at the
+    /// end, for tools to cross-check a trace against.
+    pub stats: bool,
 }
 
 impl Default for Opts {
@@ -41,6 +44,7 @@ impl Default for Opts {
             lockers: 2,
             stay: false,
             procs_after: None,
+            stats: false,
         }
     }
 }
@@ -110,6 +114,7 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
     let iterations = opts.iterations;
     let lockers = opts.lockers;
     let procs_after = opts.procs_after;
+    let stats = opts.stats;
     let prog = progress.clone();
     rt.block_on(move || {
         let stop = Arc::new(AtomicBool::new(false));
@@ -143,8 +148,31 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
         }
         stop.store(true, Ordering::Relaxed);
         stw.join().expect("stw loop");
+        if stats {
+            print!("{}", transition_counts(&goro::read_stats()));
+        }
     });
     finished.store(true, Ordering::SeqCst);
+}
+
+/// The P transition counts of a stats snapshot, one line per P and transition that happened:
+/// `stats P<id> <from> <to> <count>` with Go's status names, and `stats P<id> seq <n>`, the
+/// sequence number of the P's last change counted. The snapshot is taken with the world
+/// stopped, so it counts every change up to that stop; the restart after it is not in it.
+pub fn transition_counts(st: &goro::Stats) -> String {
+    const NAMES: [&str; 5] = ["_Pidle", "_Prunning", "_Psyscall", "_Pgcstop", "_Pdead"];
+    let mut out = format!("stats procs {} stws {}\n", st.procs, st.stws);
+    for p in &st.per_p {
+        out += &format!("stats P{} seq {}\n", p.id, p.seq);
+        for (from, row) in p.transitions.iter().enumerate() {
+            for (to, &n) in row.iter().enumerate() {
+                if n > 0 {
+                    out += &format!("stats P{} {} {} {n}\n", p.id, NAMES[from], NAMES[to]);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The #38931 shape: a P that is `_Pidle`, on no idle list, handed to an M that was queued

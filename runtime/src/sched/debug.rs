@@ -91,14 +91,15 @@ pub struct SchedSnapshot {
 }
 
 impl SchedSnapshot {
-    /// The Ps a stop-the-world in progress is still waiting for.
+    /// The Ps a stop-the-world in progress is still waiting for: those in use (`id < procs`)
+    /// that are not `_Pgcstop`. Ps past the count are `_Pdead` and nobody waits for them.
     pub fn unstopped_ps(&self) -> Vec<&PSnapshot> {
         if self.stw.is_none() {
             return Vec::new();
         }
         self.ps
             .iter()
-            .filter(|p| p.status != PStatus::GcStop.name())
+            .filter(|p| (p.id as usize) < self.procs && p.status != PStatus::GcStop.name())
             .collect()
     }
 

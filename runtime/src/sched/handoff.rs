@@ -75,14 +75,19 @@ impl Sched {
             },
         };
         let nm = self.mget(inner);
+        if nm.is_none() {
+            // The M we are about to create counts as running from now, under the lock (Go's
+            // mReserveID): else checkdead, run by an M going idle before newm counts it, would
+            // see every M idle beside a P with work on its way to that M.
+            self.ms.live.fetch_add(1, Ordering::SeqCst);
+        }
         drop(s);
         probe::startm(p.id, nm.map_or(0, |m| m.id), u8::from(spinning));
         match nm {
             Some(nm) => {
                 nm.spinning.store(spinning, Ordering::Relaxed);
-                nm.nextp.store(p as *const P as *mut P, Ordering::Release);
                 super::state::handed(p, nm);
-                nm.park.wakeup();
+                nm.park.hand_over(&nm.nextp, p as *const P as *mut P);
             }
             None => {
                 self.newm(Some(p), spinning);
@@ -138,30 +143,29 @@ impl Sched {
             }
         }
         m.blocked.store(false, Ordering::Relaxed);
-        loop {
-            let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
-            // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
-            if let Some(p) = unsafe { p.as_ref() } {
+        // Woken by a hand-off, a timeout, a poke or shutdown. Without a P, give up only if we
+        // are still on the idle list (or shutting down): else a startm took us off it and is
+        // about to store nextp and wake us, so wait for that (see `Note::take_handoff`).
+        let p = m.park.take_handoff(&m.nextp, || {
+            self.inner.with(|s| self.mremove(s, m)) || self.is_shutdown()
+        });
+        // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
+        match p.and_then(|p| unsafe { p.as_ref() }) {
+            Some(p) => {
                 m.park.clear();
                 probe::m_wake(m.id, m.tid.load(Ordering::Relaxed) as u32, p.id);
                 super::state::m_parked(m, false);
                 self.acquirep(m, p);
-                return true;
+                true
             }
-            // Woken by a timeout, a poke or shutdown — unless a startm took us off the list
-            // and is about to store nextp and wake us; then wait for that.
-            if self.inner.with(|s| self.mremove(s, m)) || self.is_shutdown() {
+            None => {
                 probe::m_wake(
                     m.id,
                     m.tid.load(Ordering::Relaxed) as u32,
                     goro_probes::P_NONE,
                 );
                 super::state::m_parked(m, false);
-                return false;
-            }
-            m.park.clear();
-            if m.nextp.load(Ordering::Acquire).is_null() {
-                m.park.sleep();
+                false
             }
         }
     }

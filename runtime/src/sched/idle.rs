@@ -28,7 +28,9 @@ pub(crate) struct IdleCounts {
     pub(crate) nmspinning: AtomicU32,
     /// Locked Ms parked waiting for their goroutine, and M0 parked for good. checkdead counts
     /// them as idle. `stoplockedm` adds one, `startlockedm` (the waker) takes it off: exactly
-    /// once each, as Go does.
+    /// once each, as Go does. Minus one while a thread that is no M holds a P or readies a
+    /// goroutine (sysmon's retake, a plain thread's ready), so that checkdead counts it as a
+    /// running M meanwhile (Go's incidlelocked(-1) in retake).
     pub(crate) nmidlelocked: AtomicI64,
 }
 

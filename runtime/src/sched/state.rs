@@ -381,11 +381,16 @@ impl Sched {
         });
     }
 
-    /// The stopper's count of Ps left, on each wait round.
+    /// The stopper's count of Ps left, on each wait round (every 100 µs), with the heartbeat:
+    /// sysmon parks while the world stops, so in a stop-the-world that never ends these
+    /// rounds are what keeps "now" current for a reader of a core file.
     #[inline]
     pub(crate) fn state_stopwait(&self, left: i32) {
         if self.owns_state() {
-            table().header.stopwait.store(left, Ordering::Relaxed);
+            let h = &table().header;
+            h.stopwait.store(left, Ordering::Relaxed);
+            h.heartbeat_ns
+                .store(super::coarse_now_ns() as u64, Ordering::Relaxed);
         }
     }
 
@@ -404,7 +409,8 @@ impl Sched {
         self.state_write(|h| h.procs.store(n, Ordering::Relaxed));
     }
 
-    /// sysmon's round: "now", for a reader of a core file.
+    /// sysmon's round: "now", for a reader of a core file (the stopper's wait rounds take
+    /// over while sysmon is parked for a stop-the-world).
     #[inline]
     pub(crate) fn state_heartbeat(&self) {
         if self.owns_state() {

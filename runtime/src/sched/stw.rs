@@ -137,6 +137,8 @@ impl Sched {
             let mut quiet_rounds = 0u32;
             loop {
                 let now = self.stw.stopwait.load(Ordering::SeqCst);
+                // Also the heartbeat: sysmon parks during a stop-the-world, so in a hung one
+                // the stopper's rounds are what keeps "now" current in a core file.
                 self.state_stopwait(now);
                 if now <= 0 || self.is_shutdown() {
                     break;
@@ -181,7 +183,7 @@ impl Sched {
     /// Restarts the world: applies a pending P count, gives the caller its P back, and starts
     /// Ms for Ps that have work.
     pub(crate) fn start_the_world_with_sema(&self, m: &M) {
-        let with_work = self.inner.with(|s| {
+        let (with_work, wake_sysmon) = self.inner.with(|s| {
             let procs = if s.newprocs != 0 {
                 std::mem::take(&mut s.newprocs)
             } else {
@@ -192,8 +194,11 @@ impl Sched {
             let id = self.stw.current.swap(0, Ordering::AcqRel);
             super::probe::stw_end(id);
             self.state_stw_end();
-            with_work
+            (with_work, self.sysmonwait.swap(false, Ordering::SeqCst))
         });
+        if wake_sysmon {
+            self.sysmon_note.wakeup();
+        }
         for p in with_work {
             self.startm(Some(p), false);
         }
@@ -288,11 +293,23 @@ impl Sched {
 /// The world, stopped: every other P is `_Pgcstop` and no other goroutine runs until this
 /// guard drops. Hold it briefly and do not block while holding it (no channel operations, no
 /// sleeping): the goroutines you would wait for are stopped.
+///
+/// The guard belongs to the goroutine that stopped the world (its M runs with preemption
+/// disabled until the guard drops), so it is not `Send`:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// goro::Runtime::builder().build().unwrap().block_on(|| {
+///     send(goro::stop_the_world(goro::StwReason::User));
+/// });
+/// ```
 pub struct WorldStopped {
     m: &'static M,
     id: u64,
     reason: StwReason,
     stopping_ns: u64,
+    /// Not `Send`: dropped elsewhere, it would restart the world from another M.
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl WorldStopped {
@@ -336,6 +353,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
         id,
         reason,
         stopping_ns,
+        _not_send: std::marker::PhantomData,
     }
 }
 

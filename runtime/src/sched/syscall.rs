@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering;
 
 use super::g::{GRef, GStatus, Switch};
-use super::m::{M, current_m};
+use super::m::M;
 use super::pstatus::{self, PStatus, Reason};
 use super::{Sched, probe};
 
@@ -16,12 +16,27 @@ use super::{Sched, probe};
 use goro_probes::SyscallExitKind as ExitKind;
 
 /// Runs `f`, a call that may block the thread, without holding up other goroutines.
+///
+/// # Panics
+/// With the world stopped by the calling goroutine (a `WorldStopped` guard held): its P is
+/// `_Pgcstop`, and the goroutines that a blocking call could wait for are stopped.
 pub(crate) fn syscall<R>(f: impl FnOnce() -> R) -> R {
-    let Some(m) = current_m() else { return f() };
-    if m.curg().is_none() || m.p().is_none() {
+    // The safepoint first, and the M it returns: a preemption there may move the goroutine to
+    // another thread, and entersyscall must act on the M the call will block.
+    let Some(m) = super::preempt::safepoint() else {
         return f();
+    };
+    let Some(p) = m.p() else {
+        // Already in a syscall (a nested call): the P is released.
+        return f();
+    };
+    if p.status() != PStatus::Running {
+        // The only other status a running goroutine's P can have: the caller stopped the world.
+        panic!(
+            "goro::syscall called while the world is stopped (a WorldStopped guard is held): \
+             release the guard before blocking"
+        );
     }
-    super::checkpoint();
     let sched = m.sched();
     sched.entersyscall(m);
     // `f` is arbitrary user code and may panic. Unwinding past exitsyscall would leave the

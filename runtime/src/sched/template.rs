@@ -131,11 +131,10 @@ impl Sched {
     }
 
     /// Creates an M that will start by acquiring `p` (Go's newm): directly, or through the
-    /// template thread when the calling thread is locked.
+    /// template thread when the calling thread is locked. The caller has already counted it
+    /// in `ms.live`, under the scheduler lock (see `startm`).
     pub(crate) fn newm(&self, p: Option<&P>, spinning: bool) -> &M {
         let m = self.alloc_m();
-        self.inner
-            .with(|_| self.ms.live.fetch_add(1, Ordering::SeqCst));
         m.spinning.store(spinning, Ordering::Relaxed);
         if let Some(p) = p {
             m.nextp.store(p as *const P as *mut P, Ordering::Release);
@@ -144,7 +143,9 @@ impl Sched {
         // A safepoint, as Go's allocm is. Callers holding a P in limbo run with acquirem.
         super::checkpoint();
         let cur = current_m();
-        let locked = cur.is_some_and(|cur| cur.is_locked());
+        // Only a user's lock taints a thread (Go's newm checks lockedExt alone): the runtime's
+        // own lock does not change OS state, and the template thread may not exist for it.
+        let locked = cur.is_some_and(|cur| cur.locked_ext.load(Ordering::Relaxed) != 0);
         probe::newm(
             m.id,
             cur.map_or(0, |c| c.id),

@@ -8,14 +8,14 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
+use crate::engine::{Config, Engine, Finding, Input, Snapshot};
+use crate::snapshot::core::Core;
+use crate::snapshot::elf::{FoundBy, read_exe};
+use crate::snapshot::goro::{self, Read};
+use crate::snapshot::process::{Frozen, Process};
+use crate::snapshot::{Error as SnapError, Memory};
 use clap::Args;
 use serde::Serialize;
-use trace_cli::engine::{Config, Engine, Finding, Input, Snapshot};
-use trace_cli::snapshot::core::Core;
-use trace_cli::snapshot::elf::{FoundBy, read_exe};
-use trace_cli::snapshot::goro::{self, Read};
-use trace_cli::snapshot::process::{Frozen, Process};
-use trace_cli::snapshot::{Error as SnapError, Memory};
 
 use crate::error::{EXIT_FINDING, EXIT_OK, Error};
 
@@ -171,7 +171,7 @@ fn read_core(
         core: Some(core_path.display().to_string()),
         table_addr: format!("{addr:#x}"),
         found_by: exe.found_by,
-        now: "the core was taken (the runtime's last sysmon heartbeat, within 10 ms)",
+        now: "the core was taken (the runtime's last heartbeat: sysmon's or the stopper's round)",
         frozen: true,
         attempts: read.attempts,
         torn_ps: read.torn.clone(),

@@ -1,7 +1,9 @@
-//! One module per subcommand.
+//! One module per subcommand: each wires one source to its output.
 
+mod analyze;
 pub mod inspect;
 mod probes;
+mod record;
 
 use crate::cli::{Cli, Command};
 use crate::error::{EXIT_OK, Error};
@@ -10,6 +12,8 @@ use crate::error::{EXIT_OK, Error};
 pub fn run(cli: Cli) -> Result<u8, Error> {
     match cli.command {
         Command::Probes(args) => probes::run(&args).map(|()| EXIT_OK),
+        Command::Record(args) => record::run(&args),
+        Command::Analyze(args) => analyze::run(&args),
         Command::Inspect(args) => inspect::run(&args),
     }
 }

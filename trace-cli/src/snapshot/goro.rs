@@ -144,8 +144,9 @@ pub fn to_snapshot(r: &Read, now_ns: u64) -> Snapshot {
     }
 }
 
-/// "Now" for a table from a core file: sysmon's last heartbeat (it runs every 10 ms at most,
-/// even in a hung stop-the-world), or the latest time the table holds if it has none.
+/// "Now" for a table from a core file: the last heartbeat (sysmon's rounds, at most 10 ms
+/// apart, or the stopper's 100 µs wait rounds while the world stops), or the latest time the
+/// table holds if that is later.
 pub fn core_now(v: &TableView) -> u64 {
     let h = &v.header;
     let latest =
