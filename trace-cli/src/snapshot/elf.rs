@@ -128,3 +128,49 @@ pub fn io_msg(e: &std::io::Error) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(owner: &[u8], ty: u32, desc: &[u8]) -> Vec<u8> {
+        let mut n = Vec::new();
+        n.extend((owner.len() as u32 + 1).to_le_bytes());
+        n.extend((desc.len() as u32).to_le_bytes());
+        n.extend(ty.to_le_bytes());
+        n.extend(owner);
+        n.push(0);
+        while n.len() % 4 != 0 {
+            n.push(0);
+        }
+        n.extend(desc);
+        while n.len() % 4 != 0 {
+            n.push(0);
+        }
+        n
+    }
+
+    #[test]
+    fn finds_the_table_note_among_others_and_refuses_lookalikes() {
+        let addr = 0x8_6440u64.to_le_bytes();
+        let mut d = note(b"GNU", NT_GORO_STATE, &addr);
+        d.extend(note(b"goro", 1, &[2, 0, 0, 0]));
+        d.extend(note(b"goro", NT_GORO_STATE, &addr[..4]));
+        assert_eq!(note_address(&d, true), None);
+        d.extend(note(b"goro", NT_GORO_STATE, &addr));
+        assert_eq!(note_address(&d, true), Some(0x8_6440));
+        // Cut in the middle: no panic, nothing found past the cut.
+        assert_eq!(note_address(&d[..d.len() - 3], true), None);
+    }
+
+    #[test]
+    fn reads_at_entry_from_an_auxiliary_vector() {
+        let mut a = Vec::new();
+        for (k, v) in [(6u64, 4096u64), (9, 0x5555_0000_1234), (0, 0)] {
+            a.extend(k.to_ne_bytes());
+            a.extend(v.to_ne_bytes());
+        }
+        assert_eq!(auxv_entry(&a), Some(0x5555_0000_1234));
+        assert_eq!(auxv_entry(&a[..16]), None);
+    }
+}
