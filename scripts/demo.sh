@@ -3,7 +3,7 @@
 # Builds the scenario, runs it once with the fix (it completes), then in legacy mode with the
 # race window widened (it hangs in a stop-the-world), and lets the runtime's watchdog read the
 # scheduler state of the hung process and name the stuck P, the M it was handed to and the
-# template thread that never came.
+# template thread that never came — and then lets trace-cli inspect the hung process from outside.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -27,3 +27,32 @@ case $rc in
     0) echo "== this run did not hang (the race is probabilistic); run the demo again";;
     *) echo "== unexpected exit $rc"; exit 1;;
 esac
+
+echo
+echo "== the same hang diagnosed from outside, with no tracing: trace-cli inspect PID"
+# --stay: the watchdog prints its diagnosis and leaves the process hung, as in production.
+log=$(mktemp)
+"$bin" --legacy --widen --runtimes 5 --watchdog 1 --stay 2>"$log" >/dev/null &
+pid=$!
+for _ in $(seq 1 300); do
+    grep -q '^HANG' "$log" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+if grep -q '^HANG golang/go#38931' "$log"; then
+    sleep 1
+    set +e
+    target/release/trace-cli inspect "$pid"
+    rc=$?
+    set -e
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -f "$log"
+    [ "$rc" = 3 ] || { echo "== trace-cli inspect: unexpected exit $rc"; exit 1; }
+    echo "== trace-cli inspect: finding reported (exit 3)"
+else
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -f "$log"
+    echo "== this run did not hang (the race is probabilistic); run the demo again"
+fi
