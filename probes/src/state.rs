@@ -70,6 +70,8 @@
 use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64};
 
+use crate::{PStatus, Reason};
+
 /// The first 8 bytes of a table a runtime has started, `"GOROSTAT"` in memory order.
 pub const STATE_MAGIC: u64 = u64::from_le_bytes(*b"GOROSTAT");
 /// Bumped on every incompatible change to the layout below.
@@ -236,6 +238,64 @@ impl StateTable {
 impl Default for StateTable {
     fn default() -> Self {
         StateTable::new()
+    }
+}
+
+impl PRow {
+    /// Records change `seq` of the P (the writer's half of the module's Consistency rules):
+    /// its new status, since when, by which M and why. The M holding a `_Prunning` or
+    /// `_Psyscall` P is `m`; a P going `_Prunning` has been taken by whoever it was handed
+    /// to. A writer that finds a later change already recorded leaves the row alone.
+    #[inline]
+    pub fn record_change(&self, seq: u64, to: PStatus, since_ns: u64, m: u64, reason: Reason) {
+        use std::sync::atomic::{Ordering, fence};
+        if self.status_seq.load(Ordering::Relaxed) >> 8 > seq {
+            return;
+        }
+        self.begin.store(seq, Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.since_ns.store(since_ns, Ordering::Relaxed);
+        self.last_m.store(m, Ordering::Relaxed);
+        self.last_reason.store(reason.into(), Ordering::Relaxed);
+        let holder = matches!(to, PStatus::Running | PStatus::Syscall);
+        self.owner_m
+            .store(if holder { m } else { 0 }, Ordering::Relaxed);
+        if to == PStatus::Running {
+            self.handed_to.store(0, Ordering::Relaxed);
+        }
+        self.status_seq
+            .fetch_max(pack_status(seq, to.into()), Ordering::Relaxed);
+        self.end.store(seq, Ordering::Release);
+    }
+
+    /// Reads the row in the same process (the reader's half): up to `tries` copies, until one
+    /// is consistent. `None` if none was.
+    pub fn read(&self, tries: u32) -> Option<PRowView> {
+        use std::sync::atomic::{Ordering, fence};
+        for _ in 0..tries {
+            let end = self.end.load(Ordering::Acquire);
+            let ss = self.status_seq.load(Ordering::Relaxed);
+            let mut v = PRowView {
+                id: 0,
+                end,
+                status: (ss & 0xff) as u8,
+                seq: ss >> 8,
+                since_ns: self.since_ns.load(Ordering::Relaxed),
+                last_m: self.last_m.load(Ordering::Relaxed),
+                last_reason: self.last_reason.load(Ordering::Relaxed),
+                owner_m: self.owner_m.load(Ordering::Relaxed),
+                handed_to: self.handed_to.load(Ordering::Relaxed),
+                on_idle_list: self.on_idle_list.load(Ordering::Relaxed) != 0,
+                begin: 0,
+            };
+            fence(Ordering::Acquire);
+            v.begin = self.begin.load(Ordering::Relaxed);
+            if v.consistent() {
+                return Some(v);
+            }
+            std::hint::spin_loop();
+        }
+        None
     }
 }
 
@@ -638,6 +698,75 @@ mod tests {
         h.max_ms.store(MAX_MS as u32, Relaxed);
         h.clock.store(CLOCK_MONOTONIC, Relaxed);
         t
+    }
+
+    /// The row protocol under contention: two writers record interleaved changes of one P (as
+    /// a returning M and sysmon race on a `_Psyscall` P: each change number is taken by one
+    /// of them, in order, as the status CAS hands them out) while a reader copies the row over
+    /// and over. Every copy the reader accepts holds the fields of exactly one change, and the
+    /// row ends at the last change's status.
+    #[test]
+    fn a_consistent_copy_of_a_p_row_is_never_a_mix_of_two_changes() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        const CHANGES: u64 = 200_000;
+        let reasons = [Reason::Acquire, Reason::Release, Reason::SyscallEnter];
+        let status_of = |seq: u64| PStatus::ALL[(seq % 5) as usize];
+        let row = Arc::new(StateTable::new().ps.into_iter().next().unwrap());
+        let next = Arc::new(AtomicU64::new(1));
+        let done = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let (row, next) = (row.clone(), next.clone());
+                std::thread::spawn(move || {
+                    loop {
+                        let seq = next.fetch_add(1, Ordering::AcqRel);
+                        if seq > CHANGES {
+                            break;
+                        }
+                        row.record_change(
+                            seq,
+                            status_of(seq),
+                            seq * 3,
+                            seq * 7,
+                            reasons[(seq % 3) as usize],
+                        );
+                    }
+                })
+            })
+            .collect();
+        let reader = {
+            let (row, done) = (row.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut good, mut torn) = (0u64, 0u64);
+                while !done.load(Ordering::Acquire) {
+                    match row.read(1) {
+                        Some(v) if v.seq == 0 => {}
+                        Some(v) => {
+                            good += 1;
+                            assert_eq!(v.since_ns, v.seq * 3, "{v:?}");
+                            assert_eq!(v.last_m, v.seq * 7, "{v:?}");
+                            assert_eq!(v.status, status_of(v.seq) as u8, "{v:?}");
+                            assert_eq!(v.last_reason, u8::from(reasons[(v.seq % 3) as usize]));
+                        }
+                        None => torn += 1,
+                    }
+                }
+                (good, torn)
+            })
+        };
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::Release);
+        let (good, torn) = reader.join().unwrap();
+        assert!(
+            good > 100,
+            "the reader hardly saw a consistent copy: {good} ({torn} torn)"
+        );
+        // The latest change's status wins even when its writer finished first.
+        let last = row.status_seq.load(Ordering::Relaxed);
+        assert_eq!(last, pack_status(CHANGES, status_of(CHANGES) as u8));
     }
 
     #[test]

@@ -289,29 +289,5 @@ impl Sched {
 /// One P row, read as a tool reads it: retried while a write is in progress; `None` if it
 /// never settles (the caller then reads the P itself).
 fn read_p_row(row: &goro_probes::state::PRow) -> Option<goro_probes::state::PRowView> {
-    for _ in 0..100 {
-        let end = row.end.load(Ordering::Acquire);
-        let ss = row.status_seq.load(Ordering::Relaxed);
-        let v = goro_probes::state::PRowView {
-            id: 0,
-            end,
-            status: (ss & 0xff) as u8,
-            seq: ss >> 8,
-            since_ns: row.since_ns.load(Ordering::Relaxed),
-            last_m: row.last_m.load(Ordering::Relaxed),
-            last_reason: row.last_reason.load(Ordering::Relaxed),
-            owner_m: row.owner_m.load(Ordering::Relaxed),
-            handed_to: row.handed_to.load(Ordering::Relaxed),
-            on_idle_list: row.on_idle_list.load(Ordering::Relaxed) != 0,
-            begin: {
-                std::sync::atomic::fence(Ordering::Acquire);
-                row.begin.load(Ordering::Relaxed)
-            },
-        };
-        if v.consistent() {
-            return Some(v);
-        }
-        std::hint::spin_loop();
-    }
-    None
+    row.read(100)
 }

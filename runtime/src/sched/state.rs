@@ -20,7 +20,7 @@ use std::sync::atomic::{Ordering, fence};
 
 use goro_probes::state::{
     CLOCK_MONOTONIC, HEADER_SIZE, M_ROW_SIZE, MAX_MS, MAX_PS, MRow, P_ROW_SIZE, PRow, STATE_MAGIC,
-    STATE_VERSION, StateTable, flag, pack_status,
+    STATE_VERSION, StateTable, flag,
 };
 use goro_probes::{PStatus, Reason, StwReason};
 
@@ -217,27 +217,13 @@ pub(crate) fn p_status(p: &P, to: PStatus, m: u64, reason: Reason, seq: u64) {
     let Some(row) = p_row(p) else {
         return;
     };
-    if row.status_seq.load(Ordering::Relaxed) >> 8 > seq {
-        return;
-    }
-    row.begin.store(seq, Ordering::Relaxed);
-    fence(Ordering::Release);
-    row.since_ns.store(
+    row.record_change(
+        seq,
+        to,
         p.status_since.load(Ordering::Relaxed) as u64,
-        Ordering::Relaxed,
+        m,
+        reason,
     );
-    row.last_m.store(m, Ordering::Relaxed);
-    row.last_reason.store(reason.into(), Ordering::Relaxed);
-    let holder = matches!(to, PStatus::Running | PStatus::Syscall);
-    row.owner_m
-        .store(if holder { m } else { 0 }, Ordering::Relaxed);
-    if to == PStatus::Running {
-        // Whoever it was handed to has taken it.
-        row.handed_to.store(0, Ordering::Relaxed);
-    }
-    row.status_seq
-        .fetch_max(pack_status(seq, to.into()), Ordering::Relaxed);
-    row.end.store(seq, Ordering::Release);
 }
 
 /// `p` was put on (true) or taken off the idle list (beside `pidle_put` / `pidle_get`).
