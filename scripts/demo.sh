@@ -3,7 +3,8 @@
 # Builds everything, runs the scenario in legacy mode with the race window widened (it hangs in
 # a stop-the-world) under `trace-cli watch`, which names the stuck P, why it is stuck and which
 # thread should have taken it — from the probes alone, the runtime's own watchdog is off —
-# and records the run; then `trace-cli analyze` finds the same thing in the recording.
+# and records the run; then `trace-cli analyze` finds the same thing in the recording; then
+# `trace-cli inspect` reads another hung process's scheduler state from outside, untraced.
 # Exits 0 when the tool found and explained the hang, non-zero otherwise. Needs root (BPF).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -82,3 +83,32 @@ if [ -z "$replay" ] || [ "$live" != "$replay" ]; then
 fi
 echo
 echo "== diagnosed by trace-cli: golang/go#38931 on $(echo "$live" | cut -d' ' -f2), live (watch) and from the recording (analyze)"
+
+echo
+echo "== the same hang diagnosed from outside, with no tracing: trace-cli inspect PID"
+# --stay: the watchdog prints its diagnosis and leaves the process hung, as in production.
+log=$(mktemp)
+"$bin" --legacy --widen --runtimes 5 --watchdog 1 --stay 2>"$log" >/dev/null &
+pid=$!
+for _ in $(seq 1 300); do
+    grep -q '^HANG' "$log" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+if grep -q '^HANG golang/go#38931' "$log"; then
+    sleep 1
+    set +e
+    "$cli" inspect "$pid"
+    rc=$?
+    set -e
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -f "$log"
+    [ "$rc" = 3 ] || { echo "== trace-cli inspect: unexpected exit $rc"; exit 1; }
+    echo "== trace-cli inspect: finding reported (exit 3)"
+else
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    rm -f "$log"
+    echo "== this run did not hang (the race is probabilistic); run the demo again"
+fi

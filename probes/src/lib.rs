@@ -83,6 +83,7 @@ pub mod catalog;
 pub mod sdt;
 #[cfg(feature = "reader")]
 pub mod spec;
+pub mod state;
 
 #[cfg(feature = "reader")]
 #[doc(hidden)]

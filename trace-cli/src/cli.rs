@@ -28,6 +28,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Watch a goro process live and report every stop-the-world that is stuck or slow.
     Watch(WatchArgs),
+    /// Diagnose a process that is already hung, or its core file, from its scheduler state
+    /// table: no tracing, no BPF, no root.
+    Inspect(crate::commands::inspect::InspectArgs),
 }
 
 #[derive(Debug, Args)]

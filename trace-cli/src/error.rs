@@ -24,6 +24,8 @@ pub enum Error {
     NoSuchProcess(u32),
     #[error("no goro probes in {0}")]
     NoGoroProbes(String),
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::Error),
     #[error("writing output: {}", describe(.0))]
     Output(io::Error),
     #[error("{path}: {why}")]

@@ -11,6 +11,8 @@
 //! * [`feed`]: a source's stream into the engine, the same way for every source.
 //! * [`sink`]: findings and the summary, as text for a person or JSON lines.
 //! * [`tracefile`]: the trace file's writer and reader.
+//! * [`snapshot`]: a process's scheduler state read from its memory or a core file
+//!   (`inspect`).
 //! * [`commands`]: one small module per subcommand, wiring a source to its output.
 //!
 //! Exit status: 0 success, 1 error (one line on stderr), 2 usage, 3 at least one finding.
@@ -27,6 +29,7 @@ pub mod feed;
 pub mod logging;
 pub mod report;
 pub mod sink;
+pub mod snapshot;
 pub mod source;
 pub mod status;
 pub mod tracefile;

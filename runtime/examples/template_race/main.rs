@@ -3,7 +3,7 @@
 //! tracing tools diagnose.
 //!
 //! ```text
-//! template_race [--procs N] [--iterations N] [--lockers N] [--runtimes R] [--legacy] [--widen] [--watchdog SECS] [--stats] [--wait-stdin]
+//! template_race [--procs N] [--iterations N] [--lockers N] [--runtimes R] [--legacy] [--widen] [--watchdog SECS] [--stats] [--wait-stdin] [--stay] [--procs-after N]
 //! ```
 //! `--runtimes R`: run the scenario on R fresh runtimes, one after another. The race can only
 //! be lost once per runtime (the template-thread flag is set once), right after start-up
@@ -15,7 +15,9 @@
 //! `--wait-stdin`: after printing the pid, wait for a line on stdin before starting, so a
 //! tracer can attach by pid before the first event.
 //! `--watchdog SECS`: if no iteration completes for SECS, print the scheduler state and the
-//! diagnosis, exit 3 (#38931 shape) or 4 (another hang).
+//! diagnosis, exit 3 (#38931 shape) or 4 (another hang) — or, with `--stay`, print it and stay
+//! hung, for `trace-cli inspect`.
+//! `--procs-after N`: halfway through each run, `set_procs(N)`.
 
 mod scenario;
 
@@ -24,7 +26,7 @@ use std::time::Duration;
 fn usage(msg: &str) -> ! {
     eprintln!("template_race: {msg}");
     eprintln!(
-        "usage: template_race [--procs N] [--iterations N] [--lockers N] [--runtimes R] [--legacy] [--widen] [--watchdog SECS] [--stats] [--wait-stdin]"
+        "usage: template_race [--procs N] [--iterations N] [--lockers N] [--runtimes R] [--legacy] [--widen] [--watchdog SECS] [--stats] [--wait-stdin] [--stay] [--procs-after N]"
     );
     std::process::exit(2);
 }
@@ -51,14 +53,16 @@ fn main() {
             "--watchdog" => watchdog = Some(Duration::from_secs(num("--watchdog"))),
             "--legacy" => opts.legacy = true,
             "--widen" => opts.widen = true,
+            "--stay" => opts.stay = true,
+            "--procs-after" => opts.procs_after = Some(num("--procs-after") as usize),
             "--stats" => opts.stats = true,
             "--wait-stdin" => wait_stdin = true,
             "-h" | "--help" => usage("reproduces golang/go#38931 (hangs with --legacy --widen)"),
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
-    if opts.procs == 0 {
-        usage("--procs must be at least 1");
+    if opts.procs == 0 || opts.procs_after == Some(0) {
+        usage("--procs and --procs-after must be at least 1");
     }
     println!(
         "template_race: pid {} procs {} iterations {}{}{}",

@@ -23,6 +23,12 @@ pub struct Opts {
     /// Goroutines per iteration that lock their thread and yield (Go's test uses 2). More
     /// give the race more chances per run: every one of them hands a P off.
     pub lockers: usize,
+    /// The watchdog prints its diagnosis and leaves the process hung instead of exiting, for
+    /// tools that inspect it from outside (`trace-cli inspect`).
+    pub stay: bool,
+    /// Halfway through, change the P count to this (`set_procs`, a stop-the-world): Ps
+    /// beyond it become `_Pdead` while the scenario runs on.
+    pub procs_after: Option<usize>,
     /// Print the runtime's own count of every P status transition (`goro::read_stats`) at the
     /// end, for tools to cross-check a trace against.
     pub stats: bool,
@@ -36,6 +42,8 @@ impl Default for Opts {
             legacy: false,
             widen: false,
             lockers: 2,
+            stay: false,
+            procs_after: None,
             stats: false,
         }
     }
@@ -60,6 +68,7 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
     });
     let progress = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicBool::new(false));
+    let stay = opts.stay;
     if let Some(limit) = watchdog {
         let insp = rt.inspector();
         let progress = progress.clone();
@@ -78,6 +87,16 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
                     let shape = diagnose(&snap);
                     eprintln!("template_race: no progress for {limit:?} at iteration {now}");
                     eprint!("{}", describe(&snap));
+                    if stay {
+                        match &shape {
+                            Some(why) => eprintln!("HANG golang/go#38931: {why}"),
+                            None => eprintln!("HANG: not the golang/go#38931 shape"),
+                        }
+                        // Stay hung for an inspector; the process is killed from outside.
+                        loop {
+                            std::thread::park();
+                        }
+                    }
                     match shape {
                         Some(why) => {
                             eprintln!("HANG golang/go#38931: {why}");
@@ -94,6 +113,7 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
     }
     let iterations = opts.iterations;
     let lockers = opts.lockers;
+    let procs_after = opts.procs_after;
     let stats = opts.stats;
     let prog = progress.clone();
     rt.block_on(move || {
@@ -104,7 +124,12 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
                 goro::read_stats();
             }
         });
-        for _ in 0..iterations {
+        for i in 0..iterations {
+            if i == iterations / 2
+                && let Some(n) = procs_after
+            {
+                goro::set_procs(n);
+            }
             let hs: Vec<_> = (0..lockers)
                 .map(|_| {
                     goro::go(|| {

@@ -109,8 +109,12 @@ impl SchedSnapshot {
 }
 
 impl Sched {
+    /// Reads the state table (`state.rs`) — the same one `trace-cli inspect` reads from
+    /// outside — and adds what only the runtime knows (run queue lengths, current goroutines,
+    /// lock counts). A runtime that no longer owns the table (a later one started) is read
+    /// from its own fields instead.
     pub(crate) fn debug_snapshot(&self) -> SchedSnapshot {
-        let now = self.nanotime();
+        let table = super::state::current(self);
         let ms: Vec<&M> = self.ms.all.with(|all| {
             // SAFETY: Ms are boxed in `allm` for the runtime's life; the references outlive
             // the lock because nothing removes them.
@@ -131,83 +135,159 @@ impl Sched {
             // SAFETY: Ms live as long as the runtime.
             unsafe { m.as_ref() }.map(|m| m.id)
         };
-        let idle: Vec<*const M> = if self.inner.raw_lock().try_lock() {
-            {
-                // SAFETY: try_lock succeeded; released right below.
-                let v = unsafe { self.inner.get_unchecked() }.midle.clone();
-                // SAFETY: held.
-                unsafe { self.inner.raw_lock().unlock() };
-                v
-            }
-        } else {
-            Default::default()
+        let mrow = |m: &M| {
+            table?;
+            // SAFETY: non-null, it points at a slot of the static table.
+            let row = unsafe { m.state_row.load(Ordering::Relaxed).as_ref() }?;
+            (row.id.load(Ordering::Relaxed) == m.id).then_some(row)
         };
+        // Only for a runtime that no longer owns the table: the idle M list, if free.
+        let idle: Vec<*const M> = if table.is_none() && self.inner.raw_lock().try_lock() {
+            // SAFETY: try_lock succeeded; released right below.
+            let v = unsafe { self.inner.get_unchecked() }.midle.clone();
+            // SAFETY: held.
+            unsafe { self.inner.raw_lock().unlock() };
+            v
+        } else {
+            Vec::new()
+        };
+        let flag = |b: &std::sync::atomic::AtomicU8| b.load(Ordering::Relaxed) != 0;
         let msnap: Vec<MSnapshot> = ms
             .iter()
-            .map(|m| MSnapshot {
-                id: m.id,
-                tid: m.tid.load(Ordering::Relaxed),
-                p: pid(m.p.load(Ordering::Relaxed)),
-                nextp: pid(m.nextp.load(Ordering::Relaxed)),
-                curg: gid(m.curg.load(Ordering::Relaxed)),
-                lockedg: gid(m.lockedg.load(Ordering::Relaxed)),
-                locked_ext: m.locked_ext.load(Ordering::Relaxed),
-                locked_int: m.locked_int.load(Ordering::Relaxed),
-                spinning: m.spinning.load(Ordering::Relaxed),
-                idle: m.blocked.load(Ordering::Relaxed)
-                    || idle.iter().any(|&x| std::ptr::eq(x, *m)),
-                queued_for_template: m.queued.load(Ordering::Relaxed),
-                started: m.started.load(Ordering::Relaxed),
-                exited: m.exited.load(Ordering::Relaxed),
-                is_m0: m.is_m0.load(Ordering::Relaxed),
-                is_template: std::ptr::eq(template, *m),
+            .map(|m| match mrow(m) {
+                Some(row) => MSnapshot {
+                    id: m.id,
+                    tid: row.tid.load(Ordering::Relaxed) as i32,
+                    p: pid(m.p.load(Ordering::Relaxed)),
+                    nextp: Some(row.next_p.load(Ordering::Relaxed))
+                        .filter(|&p| p != goro_probes::P_NONE),
+                    curg: gid(m.curg.load(Ordering::Relaxed)),
+                    lockedg: Some(row.locked_g.load(Ordering::Relaxed)).filter(|&g| g != 0),
+                    locked_ext: m.locked_ext.load(Ordering::Relaxed),
+                    locked_int: m.locked_int.load(Ordering::Relaxed),
+                    spinning: m.spinning.load(Ordering::Relaxed),
+                    idle: flag(&row.parked),
+                    queued_for_template: flag(&row.queued),
+                    started: flag(&row.started),
+                    exited: flag(&row.exited),
+                    is_m0: flag(&row.is_m0),
+                    is_template: flag(&row.is_template),
+                },
+                None => MSnapshot {
+                    id: m.id,
+                    tid: m.tid.load(Ordering::Relaxed),
+                    p: pid(m.p.load(Ordering::Relaxed)),
+                    nextp: pid(m.nextp.load(Ordering::Relaxed)),
+                    curg: gid(m.curg.load(Ordering::Relaxed)),
+                    lockedg: gid(m.lockedg.load(Ordering::Relaxed)),
+                    locked_ext: m.locked_ext.load(Ordering::Relaxed),
+                    locked_int: m.locked_int.load(Ordering::Relaxed),
+                    spinning: m.spinning.load(Ordering::Relaxed),
+                    idle: m.blocked.load(Ordering::Relaxed)
+                        || idle.iter().any(|&x| std::ptr::eq(x, *m)),
+                    queued_for_template: m.queued.load(Ordering::Relaxed),
+                    started: m.started.load(Ordering::Relaxed),
+                    exited: m.exited.load(Ordering::Relaxed),
+                    is_m0: m.is_m0.load(Ordering::Relaxed),
+                    is_template: std::ptr::eq(template, *m),
+                },
             })
             .collect();
+        let coarse_now = super::coarse_now_ns();
         let mut ps = Vec::new();
         for i in 0..super::MAX_PROCS {
             let Some(p) = self.p(i) else { break };
-            let status = p.status();
-            let handed_to = ms
-                .iter()
-                .find(|m| std::ptr::eq(m.nextp.load(Ordering::Relaxed), p))
-                .map(|m| m.id);
-            ps.push(PSnapshot {
-                id: p.id,
-                status: status.name(),
-                status_for_ns: super::coarse_now_ns() - p.status_since.load(Ordering::Relaxed),
-                m: mid(p.m.load(Ordering::Relaxed)),
-                handed_to,
-                on_idle_list: p.on_idle_list.load(Ordering::Relaxed),
-                last_m: p.last_m.load(Ordering::Relaxed),
-                // Written only by `note_transition`, from a `Reason`: never unknown, but a
-                // snapshot of a broken runtime says so rather than aborting the watchdog.
-                last_reason: Reason::from_code(p.last_reason.load(Ordering::Relaxed))
-                    .map_or("unknown", Reason::name),
-                seq: p.status.seq(),
-                runq_len: p.runq.len(),
-            });
+            let row = table.map(|t| &t.ps[i]);
+            let snap = match row.and_then(read_p_row) {
+                Some(r) => PSnapshot {
+                    id: p.id,
+                    status: PStatus::from_code(r.status).map_or("unknown", PStatus::name),
+                    status_for_ns: coarse_now - r.since_ns as i64,
+                    m: Some(r.owner_m).filter(|&m| m != 0),
+                    handed_to: Some(r.handed_to).filter(|&m| m != 0),
+                    on_idle_list: r.on_idle_list,
+                    last_m: r.last_m,
+                    last_reason: Reason::from_code(r.last_reason).map_or("unknown", Reason::name),
+                    seq: r.seq,
+                    runq_len: p.runq.len(),
+                },
+                None => PSnapshot {
+                    id: p.id,
+                    status: p.status().name(),
+                    status_for_ns: coarse_now - p.status_since.load(Ordering::Relaxed),
+                    m: mid(p.m.load(Ordering::Relaxed)),
+                    handed_to: ms
+                        .iter()
+                        .find(|m| std::ptr::eq(m.nextp.load(Ordering::Relaxed), p))
+                        .map(|m| m.id),
+                    on_idle_list: p.on_idle_list.load(Ordering::Relaxed),
+                    last_m: p.last_m.load(Ordering::Relaxed),
+                    // Written only by `note_transition`, from a `Reason`: never unknown, but a
+                    // snapshot of a broken runtime says so rather than aborting the watchdog.
+                    last_reason: Reason::from_code(p.last_reason.load(Ordering::Relaxed))
+                        .map_or("unknown", Reason::name),
+                    seq: p.status.seq(),
+                    runq_len: p.runq.len(),
+                },
+            };
+            ps.push(snap);
         }
-        let stw_id = self.stw.current.load(Ordering::Acquire);
         let tm = msnap.iter().find(|m| m.is_template);
+        let (gcwaiting, stopwait, stw, tflag, handoff_len) = match table {
+            Some(t) => {
+                let h = &t.header;
+                let id = h.stw_id.load(Ordering::Acquire);
+                let start = h.stw_start_ns.load(Ordering::Relaxed);
+                let now = super::state::monotonic_ns();
+                (
+                    h.flags.load(Ordering::Relaxed) & goro_probes::state::flag::GCWAITING != 0,
+                    h.stopwait.load(Ordering::Relaxed),
+                    (id != 0).then(|| StwSnapshot {
+                        id,
+                        reason: StwReason::from_code(h.stw_reason.load(Ordering::Relaxed))
+                            .unwrap_or_else(|| super::fatal("corrupt stop-the-world reason")),
+                        for_ns: now.saturating_sub(start) as i64,
+                    }),
+                    flag(&h.template_flag),
+                    h.handoff_len.load(Ordering::Relaxed),
+                )
+            }
+            None => {
+                let id = self.stw.current.load(Ordering::Acquire);
+                (
+                    self.stw.gcwaiting.load(Ordering::SeqCst),
+                    self.stw.stopwait.load(Ordering::SeqCst),
+                    (id != 0).then(|| StwSnapshot {
+                        id,
+                        reason: StwReason::from_code(self.stw.reason.load(Ordering::Relaxed))
+                            .unwrap_or_else(|| super::fatal("corrupt stop-the-world reason")),
+                        for_ns: self.nanotime() - self.stw.start.load(Ordering::Relaxed),
+                    }),
+                    self.template.have_thread.load(Ordering::SeqCst) != 0,
+                    self.template.newm_handoff_len.load(Ordering::Relaxed),
+                )
+            }
+        };
         SchedSnapshot {
             procs: self.procs(),
-            gcwaiting: self.stw.gcwaiting.load(Ordering::SeqCst),
-            stopwait: self.stw.stopwait.load(Ordering::SeqCst),
-            stw: (stw_id != 0).then(|| StwSnapshot {
-                id: stw_id,
-                reason: StwReason::from_code(self.stw.reason.load(Ordering::Relaxed))
-                    .unwrap_or_else(|| super::fatal("corrupt stop-the-world reason")),
-                for_ns: now - self.stw.start.load(Ordering::Relaxed),
-            }),
+            gcwaiting,
+            stopwait,
+            stw,
             template: TemplateSnapshot {
-                flag: self.template.have_thread.load(Ordering::SeqCst) != 0,
+                flag: tflag,
                 running: tm.is_some_and(|m| m.started && !m.exited),
                 tid: tm.map(|m| m.tid),
-                handoff_len: self.template.newm_handoff_len.load(Ordering::Relaxed),
+                handoff_len,
             },
             goroutines: self.gs.count.load(Ordering::Relaxed),
             ps,
             ms: msnap,
         }
     }
+}
+
+/// One P row, read as a tool reads it: retried while a write is in progress; `None` if it
+/// never settles (the caller then reads the P itself).
+fn read_p_row(row: &goro_probes::state::PRow) -> Option<goro_probes::state::PRowView> {
+    row.read(100)
 }

@@ -27,6 +27,7 @@ impl Sched {
         pstatus::set_status(p, PStatus::Idle, PStatus::Running, m.id, Reason::Acquire);
         p.m.store(m as *const M as *mut M, Ordering::Relaxed);
         m.p.store(p as *const P as *mut P, Ordering::Relaxed);
+        super::state::took(m);
     }
 
     /// Unwires the M's P (Go's releasep): `_Prunning`→`_Pidle`. The caller decides where the
@@ -85,6 +86,7 @@ impl Sched {
         match nm {
             Some(nm) => {
                 nm.spinning.store(spinning, Ordering::Relaxed);
+                super::state::handed(p, nm);
                 nm.park.hand_over(&nm.nextp, p as *const P as *mut P);
             }
             None => {
@@ -100,6 +102,7 @@ impl Sched {
         m.tid.store(m::gettid(), Ordering::Relaxed);
         m::set_timer_slack(1);
         probe::m_start(m.id, m.tid.load(Ordering::Relaxed) as u32);
+        super::state::m_started(m);
         super::signal::ensure_altstack();
         let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
         // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
@@ -132,6 +135,7 @@ impl Sched {
         }
         m.blocked.store(true, Ordering::Relaxed);
         probe::m_park(m.id, m.tid.load(Ordering::Relaxed) as u32);
+        super::state::m_parked(m, true);
         match timeout {
             None => m.park.sleep(),
             Some(t) => {
@@ -150,6 +154,7 @@ impl Sched {
             Some(p) => {
                 m.park.clear();
                 probe::m_wake(m.id, m.tid.load(Ordering::Relaxed) as u32, p.id);
+                super::state::m_parked(m, false);
                 self.acquirep(m, p);
                 true
             }
@@ -159,6 +164,7 @@ impl Sched {
                     m.tid.load(Ordering::Relaxed) as u32,
                     goro_probes::P_NONE,
                 );
+                super::state::m_parked(m, false);
                 false
             }
         }

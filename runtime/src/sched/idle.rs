@@ -47,6 +47,7 @@ impl Sched {
         s.pidle.push(p as *const P);
         self.idle.npidle.fetch_add(1, Ordering::SeqCst);
         super::probe::pidle_put(p.id, super::m::current_mid(), s.pidle.len() as u32);
+        super::state::p_idle_list(p, true);
     }
 
     pub(crate) fn pidleget(&self, s: &mut SchedInner) -> Option<&P> {
@@ -56,6 +57,7 @@ impl Sched {
         p.on_idle_list.store(false, Ordering::Relaxed);
         self.idle.npidle.fetch_sub(1, Ordering::SeqCst);
         super::probe::pidle_get(p.id, super::m::current_mid(), s.pidle.len() as u32);
+        super::state::p_idle_list(p, false);
         Some(p)
     }
 

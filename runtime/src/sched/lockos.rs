@@ -92,6 +92,7 @@ pub(crate) fn lock_counts() -> (u32, u32) {
 fn dolock(m: &M, ext: u32, int: u32) {
     let g = m.curg().expect("on a goroutine");
     super::probe::lock_os_thread(g.id.load(Ordering::Relaxed), m.id, ext, int);
+    super::state::m_locked(m, g.id.load(Ordering::Relaxed));
     m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
     g.lockedm.store(m as *const M as *mut M, Ordering::Relaxed);
 }
@@ -102,6 +103,7 @@ fn dounlock(m: &M, ext: u32, int: u32) {
     if ext != 0 || int != 0 {
         return;
     }
+    super::state::m_locked(m, 0);
     m.lockedg.store(std::ptr::null_mut(), Ordering::Relaxed);
     g.lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
 }
@@ -123,14 +125,17 @@ impl Sched {
         });
         let tid = m.tid.load(Ordering::Relaxed) as u32;
         super::probe::m_park(m.id, tid);
+        super::state::m_parked(m, true);
         m.park.sleep();
         if self.is_shutdown() {
             super::probe::m_wake(m.id, tid, goro_probes::P_NONE);
+            super::state::m_parked(m, false);
             return false;
         }
         // Only startlockedm hands us a P; any other wake-up (a stale one, shutdown) is spurious.
         let Some(p) = m.park.take_handoff(&m.nextp, || self.is_shutdown()) else {
             super::probe::m_wake(m.id, tid, goro_probes::P_NONE);
+            super::state::m_parked(m, false);
             return false;
         };
         m.park.clear();
@@ -139,6 +144,7 @@ impl Sched {
         // SAFETY: a P handed over in nextp is alive and owned by the hand-off.
         let p = unsafe { &*p };
         super::probe::m_wake(m.id, tid, p.id);
+        super::state::m_parked(m, false);
         self.acquirep(m, p);
         true
     }
@@ -155,6 +161,7 @@ impl Sched {
             .with(|_| self.idle.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
         let p = self.releasep(m);
         super::probe::startlockedm(p.id, m.id, lm.id, g.id.load(Ordering::Relaxed));
+        super::state::handed(p, lm);
         lm.park.hand_over(&lm.nextp, p as *const _ as *mut _);
         self.stopm(m, None);
     }
@@ -180,6 +187,7 @@ impl Sched {
         }
         m.exited.store(true, Ordering::Release);
         super::probe::m_exit(m.id, m.tid.load(Ordering::Relaxed) as u32);
+        super::state::m_exited(m);
         self.inner.with(|s| {
             self.ms.live.fetch_sub(1, Ordering::SeqCst);
             self.checkdead(s);

@@ -79,6 +79,8 @@ pub(crate) struct M {
     /// Its OS thread has started / has exited.
     pub(crate) started: AtomicBool,
     pub(crate) exited: AtomicBool,
+    /// Its slot in the state table (`state.rs`); null: none.
+    pub(crate) state_row: AtomicPtr<goro_probes::state::MRow>,
 }
 
 // SAFETY: every field is atomic or immutable; `sched` points at the runtime, which every M
@@ -109,6 +111,7 @@ impl M {
             queued: AtomicBool::new(false),
             started: AtomicBool::new(false),
             exited: AtomicBool::new(false),
+            state_row: AtomicPtr::new(ptr::null_mut()),
         }
     }
 

@@ -45,6 +45,7 @@ pub(crate) mod schedule;
 pub(crate) mod signal;
 pub(crate) mod stack;
 pub(crate) mod start;
+pub(crate) mod state;
 pub(crate) mod stats;
 pub(crate) mod stw;
 pub(crate) mod syscall;
@@ -225,7 +226,9 @@ impl Sched {
         }
         let p = Box::into_raw(Box::new(P::new(i as u32)));
         self.allp[i].store(p, Ordering::Release);
-        self.p(i).expect("just stored")
+        let p = self.p(i).expect("just stored");
+        state::p_created(self, p);
+        p
     }
 
     /// Earliest timer over every P (0 = none).
@@ -242,7 +245,10 @@ impl Sched {
         let id = self.ms.next_id.fetch_add(1, Ordering::Relaxed);
         let m = Box::new(M::new(id, self as *const Sched));
         let ptr: *const M = &*m;
-        self.ms.all.with(|all| all.push(m));
+        self.ms.all.with(|all| {
+            state::m_created(self, &m);
+            all.push(m)
+        });
         // SAFETY: the Box now lives in `allm` until the runtime drops.
         unsafe { &*ptr }
     }

@@ -102,6 +102,7 @@ pub(crate) fn cas_status(p: &P, from: PStatus, to: PStatus, m: u64, reason: Reas
     };
     p.note_transition(from, to, m, reason);
     super::probe::p_status(p.id, from, to, m, reason, seq);
+    super::state::p_status(p, to, m, reason, seq);
     true
 }
 

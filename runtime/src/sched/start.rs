@@ -15,6 +15,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    super::state::claim(&sched);
     let m0 = sched.alloc_m();
     m0.is_m0.store(true, Ordering::Relaxed);
     m0.started.store(true, Ordering::Relaxed);
@@ -24,6 +25,7 @@ where
         .with(|_| sched.ms.live.fetch_add(1, Ordering::SeqCst));
     m::set_current_m(m0);
     m0.tid.store(m::gettid(), Ordering::Relaxed);
+    super::state::m_started(m0);
     // The caller's thread is an M until we return: same timer slack as the runtime's own
     // threads, and the caller's setting back afterwards.
     let caller_slack = m::set_timer_slack(1);

@@ -122,6 +122,7 @@ impl Sched {
             // under this lock, so after this probe.
             let left = self.stw.stopwait.load(Ordering::SeqCst);
             super::probe::stw_begin(id, reason, self.procs() as u32, left.max(0) as u32);
+            self.state_stw_begin(id, reason, left);
             left > 0
         });
         if wait {
@@ -136,6 +137,9 @@ impl Sched {
             let mut quiet_rounds = 0u32;
             loop {
                 let now = self.stw.stopwait.load(Ordering::SeqCst);
+                // Also the heartbeat: sysmon parks during a stop-the-world, so in a hung one
+                // the stopper's rounds are what keeps "now" current in a core file.
+                self.state_stopwait(now);
                 if now <= 0 || self.is_shutdown() {
                     break;
                 }
@@ -189,6 +193,7 @@ impl Sched {
             self.stw.gcwaiting.store(false, Ordering::SeqCst);
             let id = self.stw.current.swap(0, Ordering::AcqRel);
             super::probe::stw_end(id);
+            self.state_stw_end();
             (with_work, self.sysmonwait.swap(false, Ordering::SeqCst))
         });
         if wake_sysmon {
@@ -253,6 +258,7 @@ impl Sched {
         }
         self.runqsize.store(s.runq.len() as u32, Ordering::SeqCst);
         self.gomaxprocs.store(n, Ordering::Release);
+        self.state_procs(n);
         pstatus::set_status(
             keep,
             PStatus::GcStop,

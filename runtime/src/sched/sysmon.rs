@@ -48,6 +48,7 @@ impl Sched {
                 }
                 self.sysmon_note.clear();
             }
+            self.state_heartbeat();
             if self.stw.gcwaiting.load(Ordering::SeqCst) && self.sysmon_park_for_stw() {
                 idle = 0;
                 continue;

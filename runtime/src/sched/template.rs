@@ -77,6 +77,7 @@ impl Sched {
                 return;
             }
             probe::template_start(m::current_mid());
+            self.state_template_flag(m::current_mid());
             self.widen_template_window();
             self.newm_template();
             return;
@@ -89,6 +90,7 @@ impl Sched {
             .is_ok()
         {
             probe::template_start(m::current_mid());
+            self.state_template_flag(m::current_mid());
             self.widen_template_window();
             self.newm_template();
         }
@@ -136,6 +138,7 @@ impl Sched {
         m.spinning.store(spinning, Ordering::Relaxed);
         if let Some(p) = p {
             m.nextp.store(p as *const P as *mut P, Ordering::Release);
+            super::state::handed(p, m);
         }
         // A safepoint, as Go's allocm is. Callers holding a P in limbo run with acquirem.
         super::checkpoint();
@@ -168,6 +171,7 @@ impl Sched {
                 .newm_handoff_len
                 .store(l.len() as u32, Ordering::Relaxed);
             probe::newm_handoff(m.id, l.len() as u32);
+            self.state_queued(m, l.len() as u32);
         });
         if self.template.have_thread.load(Ordering::SeqCst) == 0 {
             super::fatal(
@@ -209,6 +213,7 @@ impl Sched {
             .m
             .store(m as *const M as *mut M, Ordering::Release);
         probe::template_running(m.id, m.tid.load(Ordering::Relaxed) as u32);
+        self.state_template_running(m);
         loop {
             self.template.note.clear();
             if self.is_shutdown() {
@@ -216,6 +221,7 @@ impl Sched {
             }
             let queued = self.template.newm_handoff.with(|l| {
                 self.template.newm_handoff_len.store(0, Ordering::Relaxed);
+                self.state_handoff_taken();
                 std::mem::take(l)
             });
             for nm in queued {

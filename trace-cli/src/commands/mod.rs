@@ -1,6 +1,7 @@
 //! One module per subcommand: each wires one source to its output.
 
 mod analyze;
+pub mod inspect;
 mod probes;
 mod record;
 mod watch;
@@ -15,5 +16,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Record(args) => record::run(&args),
         Command::Analyze(args) => analyze::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     }
 }
