@@ -42,6 +42,16 @@ fn detect(args: &AnalyzeArgs) -> Result<u8, Error> {
     if let Some(e) = err {
         return Err(Error::Output(e));
     }
+    let file_note = match (&end.damage, &end.end) {
+        (Some(d), _) => Some(format!(
+            "damaged or cut off at byte {}: {} ({} bytes ignored); every complete chunk before it was read",
+            d.offset, d.why, d.ignored
+        )),
+        (None, None) => {
+            Some("no end record: the recording was cut off; judged at its last event".to_owned())
+        }
+        (None, Some(_)) => None,
+    };
     let report = RunReport {
         command: "analyze",
         summary: detector.engine().summary(),
@@ -53,22 +63,9 @@ fn detect(args: &AnalyzeArgs) -> Result<u8, Error> {
         target_killed: false,
         seconds: None,
         file: Some(args.file.display().to_string()),
+        file_note,
     };
     sink.report(&report)?;
-    if let Some(d) = &end.damage {
-        eprintln!(
-            "trace-cli: {}: damaged or cut off at byte {}: {} ({} bytes ignored); every complete chunk before it was read",
-            args.file.display(),
-            d.offset,
-            d.why,
-            d.ignored
-        );
-    } else if end.end.is_none() {
-        eprintln!(
-            "trace-cli: {}: no end record: the recording was cut off; judged at its last event",
-            args.file.display()
-        );
-    }
     Ok(if findings > 0 { EXIT_FINDING } else { EXIT_OK })
 }
 

@@ -204,6 +204,7 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
         target_killed,
         seconds: Some(end.elapsed.as_secs_f64()),
         file: args.record.as_ref().map(|p| p.display().to_string()),
+        file_note: None,
     };
     w.sink.report(&report)?;
     Ok(if w.findings > 0 {

@@ -45,6 +45,8 @@ pub struct RunReport {
     pub seconds: Option<f64>,
     /// The trace file read (`analyze`) or written (`watch --record`).
     pub file: Option<String>,
+    /// `analyze`: what was wrong with the file (cut off, damaged), if anything.
+    pub file_note: Option<String>,
 }
 
 /// JSON when asked, or when stdout is not a terminal (a pipe, a file, a test) unless text is

@@ -58,6 +58,9 @@ pub fn summary_text(r: &RunReport) -> String {
         out += &format!("  {} stop-the-worlds, none finished\n", s.stws);
     }
     out += &format!("  {} events; {}\n", s.events, r.loss.text());
+    if let Some(note) = &r.file_note {
+        out += &format!("  {note}\n");
+    }
     if r.not_fed > 0 {
         out += &format!(
             "  {} events not used (unreadable arguments), counted as lost\n",
