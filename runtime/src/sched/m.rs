@@ -71,6 +71,11 @@ pub(crate) struct M {
     /// are wired while either is non-zero. Only this M's thread changes them.
     pub(crate) locked_ext: AtomicU32,
     pub(crate) locked_int: AtomicU32,
+    /// This M has seen `Sched::template.have_thread` set. That flag never goes back to 0, so
+    /// once seen it needs no second look: `lock_os_thread` tests this bit on its own M instead
+    /// of the runtime-wide flag (one load instead of two dependent ones). Only this M's thread
+    /// touches it.
+    pub(crate) template_seen: AtomicBool,
     /// This M's thread is the one that called `block_on` (M0): never exits, parks instead.
     pub(crate) is_m0: AtomicBool,
     /// Created from a locked M, so queued for the template thread to start (see `template`).
@@ -104,6 +109,7 @@ impl M {
             lockedg: AtomicPtr::new(ptr::null_mut()),
             locked_ext: AtomicU32::new(0),
             locked_int: AtomicU32::new(0),
+            template_seen: AtomicBool::new(false),
             is_m0: AtomicBool::new(false),
             queued: AtomicBool::new(false),
             started: AtomicBool::new(false),

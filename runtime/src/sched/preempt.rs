@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 
 use super::Sched;
-use super::g::Switch;
+use super::g::{G, Switch};
 use super::m::{M, current_m_ptr};
 use super::p::P;
 use super::pstatus::PStatus;
@@ -26,6 +26,14 @@ pub(crate) fn checkpoint() {
 /// or None off a goroutine: runtime entry points use it so they look the M up only once.
 #[inline]
 pub(crate) fn safepoint() -> Option<&'static M> {
+    safepoint_mg().map(|(m, _)| m)
+}
+
+/// `safepoint`, also returning the current G, for entry points that need both (LockOSThread):
+/// the G was read on the way, so handing it over saves the callers a second dependent load.
+/// The preemption is out of line, so the common case falls through every branch.
+#[inline(always)]
+pub(crate) fn safepoint_mg() -> Option<(&'static M, &'static G)> {
     let m = current_m_ptr();
     if m.is_null() {
         return None;
@@ -37,12 +45,25 @@ pub(crate) fn safepoint() -> Option<&'static M> {
     if g.is_null() {
         return None;
     }
-    // SAFETY: the current G is alive while it runs.
-    if unsafe { (*g).preempt.load(Ordering::Relaxed) } {
-        preempt_now(m);
-        return super::m::current_m();
+    // SAFETY: the current G is alive while it runs; 'static as for the M.
+    let g: &'static G = unsafe { &*g };
+    if g.preempt.load(Ordering::Relaxed) {
+        return preempt_and_reload(m);
     }
-    Some(m)
+    Some((m, g))
+}
+
+/// A preemption is pending: honour it (unless deferred), then look up the M and G again, as
+/// the goroutine may resume on another thread.
+#[cold]
+#[inline(never)]
+fn preempt_and_reload(m: &M) -> Option<(&'static M, &'static G)> {
+    preempt_now(m);
+    let m = super::m::current_m()?;
+    // SAFETY: we run on a goroutine, so its M's current G is that goroutine, alive while it
+    // runs.
+    let g: &'static G = unsafe { m.curg.load(Ordering::Relaxed).as_ref()? };
+    Some((m, g))
 }
 
 #[cold]
