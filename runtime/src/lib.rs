@@ -91,6 +91,13 @@ pub fn sleep(d: Duration) {
 /// Runs `f`, which may block the OS thread (a blocking system call, a C library call), without
 /// holding up other goroutines: the P is released for the duration (`_Psyscall`) and sysmon
 /// hands it to another thread if the call lasts (Go's entersyscall/exitsyscall).
+///
+/// `f` runs without a P: it must not call goro operations that park the goroutine (channel
+/// operations that wait, `sleep`, `join`, ...). A `syscall` nested in `f` just runs its call.
+///
+/// # Panics
+/// If the calling goroutine holds a [`WorldStopped`] guard: the goroutines a blocking call
+/// could wait for are stopped. Release the guard first.
 pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     sched::syscall::syscall(f)
 }

@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use goro_probes::{handoff, probe, pstatus, reason, stw_reason, syscall_exit_kind};
+use goro_probes::{Handoff, PStatus, Reason, StwReason, SyscallExitKind, probe};
 
 #[inline(never)]
 fn fire(n: u64) {
@@ -14,17 +14,27 @@ fn fire(n: u64) {
     let m = black_box(n + 0x1_0000_0000);
     let g = black_box(n + 7);
     let tid = black_box(std::process::id());
-    probe::p_status(p, pstatus::IDLE, pstatus::RUNNING, m, reason::ACQUIRE);
-    probe::stw_begin(n, stw_reason::READ_STATS, 4, 3);
+    probe::p_status(
+        p,
+        PStatus::Idle,
+        PStatus::Running,
+        m,
+        Reason::Acquire,
+        n + 3,
+    );
+    probe::stw_begin(n, StwReason::ReadStats, 4, 3);
     probe::stw_wait(n, 1);
     probe::stw_stopped(n, 40_000);
     probe::stw_end(n);
-    probe::handoff_p(p, m, handoff::START_M_FOR_WORK);
+    probe::handoff_p(p, m, Handoff::StartMForWork);
     probe::startm(p, goro_probes::M_NONE, 0);
-    probe::newm(m + 1, m, 1, 1);
+    probe::startlockedm(p, m, m + 2, g);
+    probe::pidle_put(p, m, 1);
+    probe::pidle_get(p, m, 0);
+    probe::newm(m + 1, m, 1, 1, p, 0);
     probe::newm_handoff(m + 1, 1);
     probe::template_start(m);
-    probe::template_running(tid);
+    probe::template_running(m + 3, tid);
     probe::template_spawn(m + 1);
     probe::m_start(m, tid);
     probe::m_park(m, tid);
@@ -35,7 +45,7 @@ fn fire(n: u64) {
     probe::preempt_request(g, p, m);
     probe::preempted(g, p, m);
     probe::syscall_enter(g, p, m);
-    probe::syscall_exit(g, p, m, syscall_exit_kind::FAST);
+    probe::syscall_exit(g, p, m, SyscallExitKind::Fast);
     probe::procresize(4, 2);
     println!("fired every probe: n={n} p={p} m={m} g={g} tid={tid}");
 }

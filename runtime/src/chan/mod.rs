@@ -287,6 +287,9 @@ impl<T> Chan<T> {
     }
 
     fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        // Never blocks, but is a safepoint like every runtime call: a polling loop must let a
+        // stop-the-world or sysmon preempt it.
+        sched::checkpoint();
         self.lock.lock();
         // SAFETY: lock held.
         let r = unsafe { self.poll_send(v) };
@@ -346,6 +349,8 @@ impl<T> Chan<T> {
     }
 
     fn try_recv(&self) -> Result<T, TryRecvError> {
+        // A safepoint, as try_send is.
+        sched::checkpoint();
         self.lock.lock();
         // SAFETY: lock held.
         let r = unsafe { self.poll_recv() };

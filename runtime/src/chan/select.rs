@@ -211,9 +211,10 @@ pub fn select(cases: &mut [Case<'_>], has_default: bool) -> Option<usize> {
         }
         block_forever();
     }
-    if !has_default {
-        sched::checkpoint();
-    }
+    // A safepoint even with a default: a loop of selects that never block must still let a
+    // stop-the-world or sysmon preempt it (Go's selectnbsend/selectnbrecv are calls, and every
+    // call's prologue is a preemption point).
+    sched::checkpoint();
     let g = sched::current_g();
 
     let mut inline = [0usize; 2 * INLINE_CASES];

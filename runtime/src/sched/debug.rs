@@ -27,6 +27,8 @@ pub struct PSnapshot {
     /// Who last changed its status, and why (the probe catalog's reason name).
     pub last_m: u64,
     pub last_reason: &'static str,
+    /// The sequence number of its last status change (the `seq` of its last `p_status` probe).
+    pub seq: u64,
     pub runq_len: usize,
 }
 
@@ -89,14 +91,15 @@ pub struct SchedSnapshot {
 }
 
 impl SchedSnapshot {
-    /// The Ps a stop-the-world in progress is still waiting for.
+    /// The Ps a stop-the-world in progress is still waiting for: those in use (`id < procs`)
+    /// that are not `_Pgcstop`. Ps past the count are `_Pdead` and nobody waits for them.
     pub fn unstopped_ps(&self) -> Vec<&PSnapshot> {
         if self.stw.is_none() {
             return Vec::new();
         }
         self.ps
             .iter()
-            .filter(|p| p.status != PStatus::GcStop.name())
+            .filter(|p| (p.id as usize) < self.procs && p.status != PStatus::GcStop.name())
             .collect()
     }
 
@@ -176,8 +179,11 @@ impl Sched {
                 handed_to,
                 on_idle_list: p.on_idle_list.load(Ordering::Relaxed),
                 last_m: p.last_m.load(Ordering::Relaxed),
-                last_reason: Reason::from_u32(p.last_reason.load(Ordering::Relaxed))
-                    .map_or("?", |r| r.name()),
+                // Written only by `note_transition`, from a `Reason`: never unknown, but a
+                // snapshot of a broken runtime says so rather than aborting the watchdog.
+                last_reason: Reason::from_code(p.last_reason.load(Ordering::Relaxed))
+                    .map_or("unknown", Reason::name),
+                seq: p.status.seq(),
                 runq_len: p.runq.len(),
             });
         }
@@ -189,7 +195,8 @@ impl Sched {
             stopwait: self.stw.stopwait.load(Ordering::SeqCst),
             stw: (stw_id != 0).then(|| StwSnapshot {
                 id: stw_id,
-                reason: StwReason::from_u32(self.stw.reason.load(Ordering::Relaxed)),
+                reason: StwReason::from_code(self.stw.reason.load(Ordering::Relaxed))
+                    .unwrap_or_else(|| super::fatal("corrupt stop-the-world reason")),
                 for_ns: now - self.stw.start.load(Ordering::Relaxed),
             }),
             template: TemplateSnapshot {

@@ -11,7 +11,7 @@ use std::ptr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use goro_probes::handoff;
+use goro_probes::Handoff;
 
 use super::m::{self, M};
 use super::p::P;
@@ -74,13 +74,18 @@ impl Sched {
             },
         };
         let nm = self.mget(inner);
+        if nm.is_none() {
+            // The M we are about to create counts as running from now, under the lock (Go's
+            // mReserveID): else checkdead, run by an M going idle before newm counts it, would
+            // see every M idle beside a P with work on its way to that M.
+            self.ms.live.fetch_add(1, Ordering::SeqCst);
+        }
         drop(s);
         probe::startm(p.id, nm.map_or(0, |m| m.id), u8::from(spinning));
         match nm {
             Some(nm) => {
                 nm.spinning.store(spinning, Ordering::Relaxed);
-                nm.nextp.store(p as *const P as *mut P, Ordering::Release);
-                nm.park.wakeup();
+                nm.park.hand_over(&nm.nextp, p as *const P as *mut P);
             }
             None => {
                 self.newm(Some(p), spinning);
@@ -134,28 +139,27 @@ impl Sched {
             }
         }
         m.blocked.store(false, Ordering::Relaxed);
-        loop {
-            let p = m.nextp.swap(ptr::null_mut(), Ordering::Acquire);
-            // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
-            if let Some(p) = unsafe { p.as_ref() } {
+        // Woken by a hand-off, a timeout, a poke or shutdown. Without a P, give up only if we
+        // are still on the idle list (or shutting down): else a startm took us off it and is
+        // about to store nextp and wake us, so wait for that (see `Note::take_handoff`).
+        let p = m.park.take_handoff(&m.nextp, || {
+            self.inner.with(|s| self.mremove(s, m)) || self.is_shutdown()
+        });
+        // SAFETY: a P handed over in nextp is alive and owned by this hand-off.
+        match p.and_then(|p| unsafe { p.as_ref() }) {
+            Some(p) => {
                 m.park.clear();
                 probe::m_wake(m.id, m.tid.load(Ordering::Relaxed) as u32, p.id);
                 self.acquirep(m, p);
-                return true;
+                true
             }
-            // Woken by a timeout, a poke or shutdown — unless a startm took us off the list
-            // and is about to store nextp and wake us; then wait for that.
-            if self.inner.with(|s| self.mremove(s, m)) || self.is_shutdown() {
+            None => {
                 probe::m_wake(
                     m.id,
                     m.tid.load(Ordering::Relaxed) as u32,
                     goro_probes::P_NONE,
                 );
-                return false;
-            }
-            m.park.clear();
-            if m.nextp.load(Ordering::Acquire).is_null() {
-                m.park.sleep();
+                false
             }
         }
     }
@@ -167,7 +171,7 @@ impl Sched {
     pub(crate) fn handoffp(&self, p: &P) {
         // 1. Local or global work: start an M to run it.
         if !p.runq.is_empty() || self.runqsize.load(Ordering::SeqCst) != 0 {
-            probe::handoff_p(p.id, m::current_mid(), handoff::START_M_FOR_WORK);
+            probe::handoff_p(p.id, m::current_mid(), Handoff::StartMForWork);
             self.startm(Some(p), false);
             return;
         }
@@ -181,7 +185,7 @@ impl Sched {
                 .compare_exchange(0, 1, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
         {
-            probe::handoff_p(p.id, m::current_mid(), handoff::START_M_SPINNING);
+            probe::handoff_p(p.id, m::current_mid(), Handoff::StartMSpinning);
             self.startm(Some(p), true);
             return;
         }
@@ -190,7 +194,7 @@ impl Sched {
         let s = unsafe { self.inner.get_unchecked() };
         // 4. A stop-the-world is waiting: this P counts as stopped.
         if self.stw.gcwaiting.load(Ordering::SeqCst) {
-            probe::handoff_p(p.id, m::current_mid(), handoff::GCSTOP);
+            probe::handoff_p(p.id, m::current_mid(), Handoff::GcStop);
             pstatus::set_status(
                 p,
                 PStatus::Idle,
@@ -208,11 +212,11 @@ impl Sched {
         // 5. Work arrived on the global queue meanwhile.
         if self.runqsize.load(Ordering::SeqCst) != 0 {
             drop(g);
-            probe::handoff_p(p.id, m::current_mid(), handoff::START_M_FOR_WORK);
+            probe::handoff_p(p.id, m::current_mid(), Handoff::StartMForWork);
             self.startm(Some(p), false);
             return;
         }
-        probe::handoff_p(p.id, m::current_mid(), handoff::IDLE_LIST);
+        probe::handoff_p(p.id, m::current_mid(), Handoff::IdleList);
         self.pidleput(s, p);
         drop(g);
     }

@@ -28,7 +28,9 @@ pub(crate) struct IdleCounts {
     pub(crate) nmspinning: AtomicU32,
     /// Locked Ms parked waiting for their goroutine, and M0 parked for good. checkdead counts
     /// them as idle. `stoplockedm` adds one, `startlockedm` (the waker) takes it off: exactly
-    /// once each, as Go does.
+    /// once each, as Go does. Minus one while a thread that is no M holds a P or readies a
+    /// goroutine (sysmon's retake, a plain thread's ready), so that checkdead counts it as a
+    /// running M meanwhile (Go's incidlelocked(-1) in retake).
     pub(crate) nmidlelocked: AtomicI64,
 }
 
@@ -44,6 +46,7 @@ impl Sched {
         p.on_idle_list.store(true, Ordering::Relaxed);
         s.pidle.push(p as *const P);
         self.idle.npidle.fetch_add(1, Ordering::SeqCst);
+        super::probe::pidle_put(p.id, super::m::current_mid(), s.pidle.len() as u32);
     }
 
     pub(crate) fn pidleget(&self, s: &mut SchedInner) -> Option<&P> {
@@ -52,6 +55,7 @@ impl Sched {
         let p = unsafe { &*p };
         p.on_idle_list.store(false, Ordering::Relaxed);
         self.idle.npidle.fetch_sub(1, Ordering::SeqCst);
+        super::probe::pidle_get(p.id, super::m::current_mid(), s.pidle.len() as u32);
         Some(p)
     }
 

@@ -243,25 +243,25 @@ impl Sched {
             self.idle.nmidlelocked.fetch_add(1, Ordering::SeqCst);
             self.checkdead(s);
         });
-        let p = loop {
-            m.park.sleep();
-            if self.is_shutdown() {
-                return false;
-            }
-            let p = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
-            if !p.is_null() {
-                break p;
-            }
-            m.park.clear();
-            if !m.nextp.load(Ordering::Acquire).is_null() {
-                continue;
-            }
+        let tid = m.tid.load(Ordering::Relaxed) as u32;
+        super::probe::m_park(m.id, tid);
+        m.park.sleep();
+        if self.is_shutdown() {
+            super::probe::m_wake(m.id, tid, goro_probes::P_NONE);
+            return false;
+        }
+        // Only startlockedm hands us a P; any other wake-up (a stale one, shutdown) is spurious.
+        let Some(p) = m.park.take_handoff(&m.nextp, || self.is_shutdown()) else {
+            super::probe::m_wake(m.id, tid, goro_probes::P_NONE);
+            return false;
         };
         m.park.clear();
-        self.inner
-            .with(|_| self.idle.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
+        // No nmidlelocked decrement here: startlockedm, the only waker that hands a P to a
+        // locked M, already took us off the count (Go's stoplockedm does not decrement either).
         // SAFETY: a P handed over in nextp is alive and owned by the hand-off.
-        self.acquirep(m, unsafe { &*p });
+        let p = unsafe { &*p };
+        super::probe::m_wake(m.id, tid, p.id);
+        self.acquirep(m, p);
         true
     }
 
@@ -276,8 +276,8 @@ impl Sched {
         self.inner
             .with(|_| self.idle.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
         let p = self.releasep(m);
-        lm.nextp.store(p as *const _ as *mut _, Ordering::Release);
-        lm.park.wakeup();
+        super::probe::startlockedm(p.id, m.id, lm.id, g.id.load(Ordering::Relaxed));
+        lm.park.hand_over(&lm.nextp, p as *const _ as *mut _);
         self.stopm(m, None);
     }
 
@@ -313,6 +313,41 @@ impl Sched {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With only the runtime's internal lock held, creating an M clones it from this thread as
+    /// Go does (`newm` looks at the external lock alone). Before the fix the internal lock
+    /// counted, the M was queued for a template thread nobody had started, and the process
+    /// aborted ("newm: a locked thread needs the template thread, which was never started").
+    #[test]
+    fn internal_lock_child() {
+        if !crate::sched::testutil::is_child() {
+            return;
+        }
+        let r = crate::Runtime::builder()
+            .procs(4)
+            .build()
+            .unwrap()
+            .block_on(|| {
+                lock_os_thread_internal();
+                // Each go() readies a goroutine with idle Ps and no idle M: wakep creates an M
+                // from this (internally locked) thread.
+                let hs: Vec<_> = (0..8u64).map(|i| crate::go(move || i * 2)).collect();
+                let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+                unlock_os_thread_internal();
+                sum
+            });
+        println!("CHILD OK {r}");
+    }
+
+    #[test]
+    fn an_internally_locked_thread_creates_ms_directly() {
+        let (code, stdout, stderr) =
+            crate::sched::testutil::run_child("sched::lockos::tests::internal_lock_child");
+        assert!(
+            code == Some(0) && stdout.contains("CHILD OK 56"),
+            "exit {code:?}\n{stdout}\n{stderr}"
+        );
+    }
 
     fn wired() -> bool {
         let m = current_m().expect("on a goroutine");

@@ -3,8 +3,8 @@
 //!
 //! Lock rules for M fields: `p` and `curg` are written only by the M itself; `nextp` and
 //! `spinning` are written by whoever wakes the M (startm), before `park.wakeup()`, and read by
-//! the M after its sleep returns — the note orders them. `locks` is touched only by the M's
-//! own thread.
+//! the M after its sleep returns — the note orders them (`Note::hand_over`, `take_handoff`).
+//! `locks` is touched only by the M's own thread.
 
 use std::ptr;
 use std::sync::atomic::{
@@ -127,13 +127,6 @@ impl M {
     pub(crate) fn p(&self) -> Option<&P> {
         // SAFETY: Ps live as long as the runtime (never freed before it).
         unsafe { self.p.load(Ordering::Relaxed).as_ref() }
-    }
-
-    /// Whether this thread is wired to a goroutine (LockOSThread): threads must not be cloned
-    /// from it, since its OS state may be tainted.
-    #[inline]
-    pub(crate) fn is_locked(&self) -> bool {
-        self.locked_ext.load(Ordering::Relaxed) != 0 || self.locked_int.load(Ordering::Relaxed) != 0
     }
 
     #[inline]

@@ -50,6 +50,8 @@ pub(crate) mod stw;
 pub(crate) mod syscall;
 pub(crate) mod sysmon;
 pub(crate) mod template;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub(crate) mod timers;
 
 /// The probe functions, one per catalog entry (see `goro-probes`).
@@ -151,6 +153,8 @@ pub(crate) struct Sched {
     pub(crate) shutdown: AtomicBool,
     /// sysmon sleeps on it while it has nothing to watch; woken when Ps become busy again.
     pub(crate) sysmon_note: Note,
+    /// sysmon is parked until start-the-world wakes it (Go's sysmonwait). Under `inner`.
+    pub(crate) sysmonwait: AtomicBool,
     pub(crate) stats: stats::GlobalCounters,
 }
 
@@ -180,6 +184,7 @@ impl Sched {
             template: template::TemplateState::new(),
             shutdown: AtomicBool::new(false),
             sysmon_note: Note::new(),
+            sysmonwait: AtomicBool::new(false),
             stats: stats::GlobalCounters::default(),
         })
     }

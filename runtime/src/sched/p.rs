@@ -1,18 +1,21 @@
 //! Processors (P): the right to run goroutines. A fixed set (`set_procs`); an M must hold one
 //! to run Go code. Each P has its local run queue, its timers and its goroutine free list.
 //!
-//! Lock rules: `status` changes only through `pstatus::cas_status`. `m` is written by the M
+//! Lock rules: `status` changes only through `pstatus::cas_status` (its type lets nothing else
+//! write it). `m` is written by the M
 //! acquiring or releasing the P. The run queue is lock-free (see `runq`). `timers` has its own
 //! lock: any M may run another P's expired timers. `gfree` is touched only by the owner M.
 
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering,
+};
 
 use super::g::G;
 use super::lock::Locked;
 use super::m::M;
-use super::pstatus::{NSTATUS, PStatus, Reason};
+use super::pstatus::{NSTATUS, PStatus, Reason, StatusCell};
 use super::runq::RunQueue;
 use super::timers::TimerHeap;
 
@@ -41,12 +44,13 @@ pub(crate) struct PCounters {
 
 pub(crate) struct P {
     pub(crate) id: u32,
-    pub(crate) status: AtomicU32,
+    /// Written only by `pstatus` (the cell's value is private to it).
+    pub(crate) status: StatusCell,
     /// The M holding this P while `_Prunning` (null otherwise).
     pub(crate) m: AtomicPtr<M>,
     /// The last M to change this P's status, for diagnostics.
     pub(crate) last_m: AtomicU64,
-    pub(crate) last_reason: AtomicU32,
+    pub(crate) last_reason: AtomicU8,
     /// When the status last changed, on the coarse monotonic clock (`coarse_now_ns`): it only
     /// has to say how long a P has been stuck, and a precise clock read on every transition
     /// would cost more than the transition.
@@ -76,10 +80,10 @@ impl P {
     pub(crate) fn new(id: u32) -> P {
         P {
             id,
-            status: AtomicU32::new(PStatus::Dead as u32),
+            status: StatusCell::new(),
             m: AtomicPtr::new(ptr::null_mut()),
             last_m: AtomicU64::new(0),
-            last_reason: AtomicU32::new(0),
+            last_reason: AtomicU8::new(0),
             status_since: AtomicI64::new(0),
             on_idle_list: AtomicBool::new(false),
             runq: RunQueue::new(),
@@ -95,7 +99,7 @@ impl P {
 
     #[inline]
     pub(crate) fn status(&self) -> PStatus {
-        PStatus::from_u32(self.status.load(Ordering::Acquire))
+        self.status.load()
     }
 
     /// Bookkeeping after a status change (called only by `pstatus::cas_status`).
@@ -103,7 +107,7 @@ impl P {
     pub(crate) fn note_transition(&self, from: PStatus, to: PStatus, m: u64, reason: Reason) {
         self.counters.transitions[from as usize][to as usize].fetch_add(1, Ordering::Relaxed);
         self.last_m.store(m, Ordering::Relaxed);
-        self.last_reason.store(reason as u32, Ordering::Relaxed);
+        self.last_reason.store(reason.into(), Ordering::Relaxed);
         self.status_since
             .store(super::coarse_now_ns(), Ordering::Relaxed);
     }

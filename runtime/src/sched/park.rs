@@ -65,8 +65,23 @@ pub(crate) fn ready(g: GRef) {
         sched.wakep();
         return;
     }
+    // Off the runtime's Ms (a plain thread): count one more M running until wakep has given
+    // the goroutine an M, so that an M going idle meanwhile does not find a runnable goroutine
+    // and every M idle, and report a deadlock that is not one (as sysmon does in retake).
+    let foreign = current_m().is_none_or(|m| !std::ptr::eq(m.sched, sched));
+    if foreign {
+        sched
+            .inner
+            .with(|_| sched.idle.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
+    }
     sched.globrunqput(g);
     sched.wakep();
+    if foreign {
+        sched.inner.with(|s| {
+            sched.idle.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+            sched.checkdead(s);
+        });
+    }
 }
 
 /// Yields the processor: the goroutine goes to the global run queue (Go's Gosched).

@@ -72,12 +72,14 @@ fn preempt_now(m: &M) {
         return; // deferred: honoured at the first safepoint after releasem
     }
     let g = m.curg().expect("preempt_now: a G is running");
-    g.preempt.store(false, Ordering::Relaxed);
+    // The probe, then the flag: a request that comes in between is absorbed by this yield,
+    // which honours it anyway, and fires no probe of its own.
     super::probe::preempted(
         g.id.load(Ordering::Relaxed),
         m.p().map_or(goro_probes::P_NONE, |p| p.id),
         m.id,
     );
+    g.preempt.store(false, Ordering::Relaxed);
     // SAFETY: we are on the current G's stack.
     unsafe { g.mcall(Switch::Preempted) };
 }
@@ -109,8 +111,16 @@ impl Sched {
         if g.is_null() {
             return false;
         }
+        // A request still pending is not a new one: a stop-the-world re-asks every wait round
+        // (~100µs), and reporting each round would flood the tools during exactly the stall
+        // they diagnose. So the probe and the count fire once per request the G has not
+        // honoured yet. Only the G itself clears the flag, when it yields (`preempted`), so
+        // each `preempted` answers one request — unlike Go, a G that switched out with a
+        // request pending still yields once when it runs again.
         // SAFETY: as above.
-        unsafe { (*g).preempt.store(true, Ordering::Release) };
+        if unsafe { (*g).preempt.swap(true, Ordering::AcqRel) } {
+            return true;
+        }
         // SAFETY: as above.
         let (gid, mid) = unsafe { ((*g).id.load(Ordering::Relaxed), (*m).id) };
         super::probe::preempt_request(gid, p.id, mid);

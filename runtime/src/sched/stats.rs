@@ -28,6 +28,9 @@ pub struct PStats {
     /// `transitions[from][to]`: how often the P went from one status to another, indexed by
     /// Go's numbering (`_Pidle`=0 … `_Pdead`=4).
     pub transitions: [[u64; NSTATUS]; NSTATUS],
+    /// The sequence number of the P's last status change (the `seq` of its last `p_status`
+    /// probe): the transitions above are exactly its changes 1 to `seq`.
+    pub seq: u64,
     pub schedtick: u32,
     pub syscalltick: u32,
     pub runq_len: usize,
@@ -100,6 +103,7 @@ impl Sched {
                 id: p.id,
                 status: p.status().name(),
                 transitions,
+                seq: p.status.seq(),
                 schedtick: p.schedtick.load(Ordering::Relaxed),
                 syscalltick: p.syscalltick.load(Ordering::Relaxed),
                 runq_len: p.runq.len(),

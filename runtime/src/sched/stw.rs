@@ -11,7 +11,7 @@
 //! While the world is stopped the stopper holds `worldsema` and preemption is disabled on its
 //! M (acquirem), so its goroutine runs uninterrupted until start-the-world.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::note::Note;
@@ -22,37 +22,10 @@ use super::p::P;
 use super::pstatus::{self, PStatus, Reason};
 use super::{Sched, SchedInner, preempt, timers};
 
-/// Why the world is stopped; the `reason` argument of `stw_begin` (the catalog's numbering).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum StwReason {
-    /// `goro::stop_the_world` called by user code.
-    User = 0,
-    /// `goro::read_stats` / `goro::stats`: a consistent snapshot.
-    ReadStats = 1,
-    /// `goro::set_procs`: changing the P count.
-    SetProcs = 2,
-}
+/// Why the world is stopped: the catalog's `stw_reason` table (the `reason` of `stw_begin`).
+pub use goro_probes::StwReason;
 
-impl StwReason {
-    pub(crate) fn from_u32(v: u32) -> StwReason {
-        match v {
-            1 => StwReason::ReadStats,
-            2 => StwReason::SetProcs,
-            _ => StwReason::User,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            StwReason::User => "user",
-            StwReason::ReadStats => "read_stats",
-            StwReason::SetProcs => "set_procs",
-        }
-    }
-}
-
-/// The state of stopping and starting the world (Go's `sched.gcwaiting`, `stopwait`,
+/// The state of stopping and starting the world (Go's `sched.stw.gcwaiting`, `stopwait`,
 /// `stopnote` and `worldsema`, plus what the diagnostics show of the current stop).
 ///
 /// Rules:
@@ -78,7 +51,7 @@ pub(crate) struct StwState {
     pub(crate) seq: AtomicU64,
     /// The stop in progress: id (0 = none), reason, start time (runtime clock).
     pub(crate) current: AtomicU64,
-    pub(crate) reason: AtomicU32,
+    pub(crate) reason: AtomicU8,
     pub(crate) start: AtomicI64,
 }
 
@@ -91,7 +64,7 @@ impl StwState {
             worldsema: BinarySema::new(),
             seq: AtomicU64::new(0),
             current: AtomicU64::new(0),
-            reason: AtomicU32::new(0),
+            reason: AtomicU8::new(0),
             start: AtomicI64::new(0),
         }
     }
@@ -118,10 +91,9 @@ impl Sched {
                 .stopwait
                 .store(self.procs() as i32, Ordering::SeqCst);
             self.stw.gcwaiting.store(true, Ordering::SeqCst);
-            self.stw.reason.store(reason as u32, Ordering::Relaxed);
+            self.stw.reason.store(reason.into(), Ordering::Relaxed);
             self.stw.start.store(self.nanotime(), Ordering::Relaxed);
             self.stw.current.store(id, Ordering::Release);
-            super::probe::stw_begin(id, reason as u8, self.procs() as u32, self.procs() as u32);
             // Our own P: stopped, but still ours to use.
             pstatus::set_status(own, PStatus::Running, PStatus::GcStop, m.id, Reason::StwOwn);
             self.stw.stopwait.fetch_sub(1, Ordering::SeqCst);
@@ -146,7 +118,11 @@ impl Sched {
                 pstatus::set_status(p, PStatus::Idle, PStatus::GcStop, m.id, Reason::StwIdle);
                 self.stw.stopwait.fetch_sub(1, Ordering::SeqCst);
             }
-            self.stw.stopwait.load(Ordering::SeqCst) > 0
+            // Fired here, with the count the wait starts from: every other P is counted off
+            // under this lock, so after this probe.
+            let left = self.stw.stopwait.load(Ordering::SeqCst);
+            super::probe::stw_begin(id, reason, self.procs() as u32, left.max(0) as u32);
+            left > 0
         });
         if wait {
             // A running P usually stops within a microsecond of the request, far sooner than a
@@ -203,7 +179,7 @@ impl Sched {
     /// Restarts the world: applies a pending P count, gives the caller its P back, and starts
     /// Ms for Ps that have work.
     pub(crate) fn start_the_world_with_sema(&self, m: &M) {
-        let with_work = self.inner.with(|s| {
+        let (with_work, wake_sysmon) = self.inner.with(|s| {
             let procs = if s.newprocs != 0 {
                 std::mem::take(&mut s.newprocs)
             } else {
@@ -213,8 +189,11 @@ impl Sched {
             self.stw.gcwaiting.store(false, Ordering::SeqCst);
             let id = self.stw.current.swap(0, Ordering::AcqRel);
             super::probe::stw_end(id);
-            with_work
+            (with_work, self.sysmonwait.swap(false, Ordering::SeqCst))
         });
+        if wake_sysmon {
+            self.sysmon_note.wakeup();
+        }
         for p in with_work {
             self.startm(Some(p), false);
         }
@@ -308,11 +287,23 @@ impl Sched {
 /// The world, stopped: every other P is `_Pgcstop` and no other goroutine runs until this
 /// guard drops. Hold it briefly and do not block while holding it (no channel operations, no
 /// sleeping): the goroutines you would wait for are stopped.
+///
+/// The guard belongs to the goroutine that stopped the world (its M runs with preemption
+/// disabled until the guard drops), so it is not `Send`:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// goro::Runtime::builder().build().unwrap().block_on(|| {
+///     send(goro::stop_the_world(goro::StwReason::User));
+/// });
+/// ```
 pub struct WorldStopped {
     m: &'static M,
     id: u64,
     reason: StwReason,
     stopping_ns: u64,
+    /// Not `Send`: dropped elsewhere, it would restart the world from another M.
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl WorldStopped {
@@ -356,6 +347,7 @@ pub fn stop_the_world(reason: StwReason) -> WorldStopped {
         id,
         reason,
         stopping_ns,
+        _not_send: std::marker::PhantomData,
     }
 }
 

@@ -8,26 +8,35 @@
 use std::sync::atomic::Ordering;
 
 use super::g::{GRef, GStatus, Switch};
-use super::m::{M, current_m};
+use super::m::M;
 use super::pstatus::{self, PStatus, Reason};
 use super::{Sched, probe};
 
-/// How the M got a P back, the `kind` argument of the `syscall_exit` probe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum ExitKind {
-    Fast = 0,
-    FastIdleP = 1,
-    Slow = 2,
-}
+/// How the M got a P back: the catalog's `syscall_exit_kind` table.
+use goro_probes::SyscallExitKind as ExitKind;
 
 /// Runs `f`, a call that may block the thread, without holding up other goroutines.
+///
+/// # Panics
+/// With the world stopped by the calling goroutine (a `WorldStopped` guard held): its P is
+/// `_Pgcstop`, and the goroutines that a blocking call could wait for are stopped.
 pub(crate) fn syscall<R>(f: impl FnOnce() -> R) -> R {
-    let Some(m) = current_m() else { return f() };
-    if m.curg().is_none() || m.p().is_none() {
+    // The safepoint first, and the M it returns: a preemption there may move the goroutine to
+    // another thread, and entersyscall must act on the M the call will block.
+    let Some(m) = super::preempt::safepoint() else {
         return f();
+    };
+    let Some(p) = m.p() else {
+        // Already in a syscall (a nested call): the P is released.
+        return f();
+    };
+    if p.status() != PStatus::Running {
+        // The only other status a running goroutine's P can have: the caller stopped the world.
+        panic!(
+            "goro::syscall called while the world is stopped (a WorldStopped guard is held): \
+             release the guard before blocking"
+        );
     }
-    super::checkpoint();
     let sched = m.sched();
     sched.entersyscall(m);
     // `f` is arbitrary user code and may panic. Unwinding past exitsyscall would leave the
@@ -120,7 +129,7 @@ impl Sched {
         self.acquirep(m, p);
         p.syscalltick.fetch_add(1, Ordering::Relaxed);
         g.cas_status(GStatus::Syscall, GStatus::Running);
-        probe::syscall_exit(g.id.load(Ordering::Relaxed), p.id, m.id, kind as u8);
+        probe::syscall_exit(g.id.load(Ordering::Relaxed), p.id, m.id, kind);
     }
 
     /// The slow exit, on the M's own stack (Go's exitsyscall0): if an idle P appeared, take it
@@ -128,7 +137,7 @@ impl Sched {
     /// false (the M parks in the scheduler loop — a locked M in stoplockedm, for its G).
     pub(crate) fn exitsyscall0(&self, m: &M, g: GRef) -> bool {
         g.get().cas_status(GStatus::Syscall, GStatus::Runnable);
-        probe::syscall_exit(g.id(), goro_probes::P_NONE, m.id, ExitKind::Slow as u8);
+        probe::syscall_exit(g.id(), goro_probes::P_NONE, m.id, ExitKind::Slow);
         let p = self.inner.with(|s| {
             let p = if self.stw.gcwaiting.load(Ordering::SeqCst) {
                 None

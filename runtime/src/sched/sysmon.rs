@@ -5,6 +5,9 @@
 //! - wakes an M for timers that are overdue because every M is busy.
 //!
 //! It sleeps 20µs, doubling up to 10ms once nothing has needed doing for 1ms (Go's sysmon).
+//! While the world is stopped it parks (Go's `sysmonwait`): every P is stopped or on its way,
+//! so there is nothing to retake, and a P it handed off would only wake an M that stops again.
+//! Start-the-world wakes it.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -15,6 +18,9 @@ use super::pstatus::{self, PStatus, Reason};
 const FORCE_PREEMPT_NS: i64 = 10_000_000;
 const MIN_DELAY_US: u64 = 20;
 const MAX_DELAY_US: u64 = 10_000;
+/// The longest sysmon stays parked during a stop-the-world without being woken: a safety net,
+/// start-the-world always wakes it.
+const STW_PARK_MAX: Duration = Duration::from_secs(1);
 
 impl Sched {
     pub(crate) fn start_sysmon(&self) {
@@ -42,6 +48,10 @@ impl Sched {
                 }
                 self.sysmon_note.clear();
             }
+            if self.stw.gcwaiting.load(Ordering::SeqCst) && self.sysmon_park_for_stw() {
+                idle = 0;
+                continue;
+            }
             let now = self.nanotime();
             let mut acted = self.retake(now) > 0;
             let next = self.earliest_timer();
@@ -53,6 +63,28 @@ impl Sched {
             }
             idle = if acted { 0 } else { idle + 1 };
         }
+    }
+
+    /// Parks sysmon until start-the-world (see the module comment); false if the world
+    /// restarted before it could park.
+    fn sysmon_park_for_stw(&self) -> bool {
+        // Decided under the lock that start-the-world clears gcwaiting under: either we see
+        // the world restarted, or it sees `sysmonwait` and wakes us.
+        let parked = self.inner.with(|_| {
+            let stopped = self.stw.gcwaiting.load(Ordering::SeqCst);
+            if stopped {
+                self.sysmonwait.store(true, Ordering::SeqCst);
+            }
+            stopped
+        });
+        if !parked {
+            return false;
+        }
+        self.sysmon_note.sleep_timeout(STW_PARK_MAX);
+        self.inner
+            .with(|_| self.sysmonwait.store(false, Ordering::SeqCst));
+        self.sysmon_note.clear();
+        true
     }
 
     /// Go's retake: returns how many Ps were taken from syscalls.
@@ -89,12 +121,22 @@ impl Sched {
             {
                 continue;
             }
+            // sysmon is no M: while it holds the P (from the CAS until handoffp gives it to an
+            // M or a list), count one more M running. Otherwise the M whose P we take can leave
+            // its call, find no P, go idle and — every M idle, a P with work in no one's hands
+            // — report a deadlock (Go's retake does the same with incidlelocked).
+            self.inner
+                .with(|_| self.idle.nmidlelocked.fetch_sub(1, Ordering::SeqCst));
             if pstatus::cas_status(p, PStatus::Syscall, PStatus::Idle, 0, Reason::Retake) {
                 p.syscalltick.fetch_add(1, Ordering::Relaxed);
                 self.stats.retakes.fetch_add(1, Ordering::Relaxed);
                 n += 1;
                 self.handoffp(p);
             }
+            self.inner.with(|s| {
+                self.idle.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+                self.checkdead(s);
+            });
         }
         n
     }

@@ -115,15 +115,24 @@ impl Sched {
         let m = self.alloc_m();
         // A safepoint, as Go's allocm is (its prologue): where the legacy race is lost.
         super::checkpoint();
+        let cur = current_m();
+        probe::newm(
+            m.id,
+            cur.map_or(0, |c| c.id),
+            // The creator's LockOSThread (the external lock), as the flag means for any newm.
+            u8::from(cur.is_some_and(|c| c.locked_ext.load(Ordering::Relaxed) != 0)),
+            0,
+            goro_probes::P_NONE,
+            1,
+        );
         self.newm1(m, MKind::Template);
     }
 
     /// Creates an M that will start by acquiring `p` (Go's newm): directly, or through the
-    /// template thread when the calling thread is locked.
+    /// template thread when the calling thread is locked. The caller has already counted it
+    /// in `ms.live`, under the scheduler lock (see `startm`).
     pub(crate) fn newm(&self, p: Option<&P>, spinning: bool) -> &M {
         let m = self.alloc_m();
-        self.inner
-            .with(|_| self.ms.live.fetch_add(1, Ordering::SeqCst));
         m.spinning.store(spinning, Ordering::Relaxed);
         if let Some(p) = p {
             m.nextp.store(p as *const P as *mut P, Ordering::Release);
@@ -131,12 +140,16 @@ impl Sched {
         // A safepoint, as Go's allocm is. Callers holding a P in limbo run with acquirem.
         super::checkpoint();
         let cur = current_m();
-        let locked = cur.is_some_and(|cur| cur.is_locked());
+        // Only a user's lock taints a thread (Go's newm checks lockedExt alone): the runtime's
+        // own lock does not change OS state, and the template thread may not exist for it.
+        let locked = cur.is_some_and(|cur| cur.locked_ext.load(Ordering::Relaxed) != 0);
         probe::newm(
             m.id,
             cur.map_or(0, |c| c.id),
             u8::from(locked),
             u8::from(locked),
+            p.map_or(goro_probes::P_NONE, |p| p.id),
+            0,
         );
         if locked {
             self.newm_queue(m);
@@ -195,7 +208,7 @@ impl Sched {
         self.template
             .m
             .store(m as *const M as *mut M, Ordering::Release);
-        probe::template_running(m.tid.load(Ordering::Relaxed) as u32);
+        probe::template_running(m.id, m.tid.load(Ordering::Relaxed) as u32);
         loop {
             self.template.note.clear();
             if self.is_shutdown() {
