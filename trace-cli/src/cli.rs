@@ -1,13 +1,19 @@
 //! The command line.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// Watch, record and analyse goro processes through their USDT probes.
 #[derive(Debug, Parser)]
 #[command(name = "trace-cli", version)]
 pub struct Cli {
+    /// Diagnostics on stderr: -v what is attached where, -vv every step (or set RUST_LOG).
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -16,6 +22,10 @@ pub struct Cli {
 pub enum Command {
     /// List the USDT probes compiled into a binary or loaded in a process.
     Probes(ProbesArgs),
+    /// Record every probe event of a goro process into a trace file.
+    Record(RecordArgs),
+    /// Read a trace file.
+    Analyze(AnalyzeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -32,4 +42,135 @@ pub struct ProbesArgs {
     /// One JSON object per probe, one per line.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What to trace: exactly one of a process, a binary, or a command to start.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct TargetArgs {
+    /// A running process.
+    #[arg(long)]
+    pub pid: Option<u32>,
+
+    /// Every process running this executable, now and later.
+    #[arg(long)]
+    pub binary: Option<PathBuf>,
+
+    /// A command to start, held before it runs until every probe is attached.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    override_usage = "trace-cli record -o <FILE> (--pid <PID> | --binary <PATH> | -- <CMD> [ARGS]...) [--duration <DUR>] [--ring-size <BYTES>] [--json]"
+)]
+pub struct RecordArgs {
+    /// The trace file to write (created or truncated).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Stop after this long (e.g. 500ms, 10s, 2m; a bare number is seconds).
+    #[arg(long, value_parser = parse_duration, value_name = "DUR")]
+    pub duration: Option<Duration>,
+
+    /// BPF ring buffer size: a power of two, at least 4096 (e.g. 65536, 256K, 4M).
+    #[arg(long, value_parser = parse_ring_size, default_value = "4M", value_name = "BYTES")]
+    pub ring_size: u32,
+
+    /// The summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// A trace file written by `trace-cli record`.
+    pub file: PathBuf,
+
+    /// Print every event, in order, with the losses where they were detected.
+    #[arg(long)]
+    pub events: bool,
+
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds (fractions allowed).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 10s, 2m)"))?;
+    let secs = match unit {
+        "ns" => v / 1e9,
+        "us" => v / 1e6,
+        "ms" => v / 1e3,
+        "s" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
+}
+
+/// A power of two between 4 KiB and 1 GiB, with an optional K/M/G (binary) suffix.
+pub fn parse_ring_size(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    let v = num
+        .parse::<u64>()
+        .ok()
+        .and_then(|v| v.checked_mul(mult))
+        .ok_or_else(|| format!("{s:?} is not a size in bytes"))?;
+    if !v.is_power_of_two() || !(4096..=1 << 30).contains(&v) {
+        return Err(format!(
+            "{s:?}: the ring size must be a power of two between 4K and 1G"
+        ));
+    }
+    Ok(v as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3d").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn ring_sizes() {
+        assert_eq!(parse_ring_size("4M"), Ok(4 << 20));
+        assert_eq!(parse_ring_size("256KiB"), Ok(256 << 10));
+        assert_eq!(parse_ring_size("65536"), Ok(65536));
+        assert!(parse_ring_size("1000").is_err());
+        assert!(parse_ring_size("2048").is_err());
+        assert!(parse_ring_size("2G").is_err());
+        assert!(parse_ring_size("lots").is_err());
+    }
 }

@@ -22,6 +22,18 @@ pub enum Error {
     NoGoroProbes(String),
     #[error("writing output: {}", describe(.0))]
     Output(io::Error),
+    #[error("{path}: {why}")]
+    TraceFile { path: String, why: String },
+    #[error("cannot create {path}: {}", describe(.source))]
+    Create { path: String, source: io::Error },
+    #[error("writing {path}: {}; every chunk written before is readable", describe(.source))]
+    Write { path: String, source: io::Error },
+    #[error("missing capability {0} to load BPF programs and attach uprobes: run as root")]
+    MissingCapability(&'static str),
+    #[error("{0}")]
+    Bpf(String),
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl Error {
@@ -45,11 +57,18 @@ impl From<io::Error> for Error {
 }
 
 /// The OS message without "(os error N)", lower-case, as the rest of our messages.
-fn describe(e: &io::Error) -> String {
+pub fn describe(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotFound => "no such file or directory".to_owned(),
         io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
         io::ErrorKind::IsADirectory => "is a directory".to_owned(),
-        _ => e.to_string(),
+        _ => match e.raw_os_error() {
+            Some(libc::ENOSPC) => "no space left on device".to_owned(),
+            Some(libc::EFBIG) => "file size limit reached".to_owned(),
+            Some(libc::EDQUOT) => "disk quota exceeded".to_owned(),
+            Some(libc::ENOTDIR) => "not a directory".to_owned(),
+            Some(libc::EROFS) => "read-only file system".to_owned(),
+            _ => e.to_string(),
+        },
     }
 }

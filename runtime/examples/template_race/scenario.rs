@@ -23,6 +23,9 @@ pub struct Opts {
     /// Goroutines per iteration that lock their thread and yield (Go's test uses 2). More
     /// give the race more chances per run: every one of them hands a P off.
     pub lockers: usize,
+    /// Print the runtime's own count of every P status transition (`goro::read_stats`) at the
+    /// end, for tools to cross-check a trace against.
+    pub stats: bool,
 }
 
 impl Default for Opts {
@@ -33,6 +36,7 @@ impl Default for Opts {
             legacy: false,
             widen: false,
             lockers: 2,
+            stats: false,
         }
     }
 }
@@ -90,6 +94,7 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
     }
     let iterations = opts.iterations;
     let lockers = opts.lockers;
+    let stats = opts.stats;
     let prog = progress.clone();
     rt.block_on(move || {
         let stop = Arc::new(AtomicBool::new(false));
@@ -118,8 +123,31 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
         }
         stop.store(true, Ordering::Relaxed);
         stw.join().expect("stw loop");
+        if stats {
+            print!("{}", transition_counts(&goro::read_stats()));
+        }
     });
     finished.store(true, Ordering::SeqCst);
+}
+
+/// The P transition counts of a stats snapshot, one line per P and transition that happened:
+/// `stats P<id> <from> <to> <count>` with Go's status names, and `stats P<id> seq <n>`, the
+/// sequence number of the P's last change counted. The snapshot is taken with the world
+/// stopped, so it counts every change up to that stop; the restart after it is not in it.
+pub fn transition_counts(st: &goro::Stats) -> String {
+    const NAMES: [&str; 5] = ["_Pidle", "_Prunning", "_Psyscall", "_Pgcstop", "_Pdead"];
+    let mut out = format!("stats procs {} stws {}\n", st.procs, st.stws);
+    for p in &st.per_p {
+        out += &format!("stats P{} seq {}\n", p.id, p.seq);
+        for (from, row) in p.transitions.iter().enumerate() {
+            for (to, &n) in row.iter().enumerate() {
+                if n > 0 {
+                    out += &format!("stats P{} {} {} {n}\n", p.id, NAMES[from], NAMES[to]);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The #38931 shape: a P that is `_Pidle`, on no idle list, handed to an M that was queued

@@ -7,9 +7,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::ptr::NonNull;
-use std::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use corosensei::{Coroutine, Yielder};
 
@@ -75,9 +73,9 @@ pub(crate) struct G {
     /// The runtime this G belongs to (for `ready` from threads outside it).
     pub(crate) sched: AtomicPtr<Sched>,
     pub(crate) status: AtomicU32,
-    /// Set by a preemption request (sysmon, stop-the-world); honoured at the next safepoint
-    /// unless the M holds `locks`.
-    pub(crate) preempt: AtomicBool,
+    /// A preemption request (sysmon, stop-the-world) and the G id it is for; honoured at the
+    /// next safepoint unless the M holds `locks`.
+    pub(crate) preempt: super::preempt::PreemptFlag,
     /// The M running this G (null unless running or in a syscall).
     pub(crate) m: AtomicPtr<M>,
     /// The M this G is wired to by LockOSThread (null if none): it runs only there.
@@ -109,7 +107,7 @@ impl G {
             id: AtomicU64::new(0),
             sched: AtomicPtr::new(std::ptr::null_mut()),
             status: AtomicU32::new(GStatus::Dead as u32),
-            preempt: AtomicBool::new(false),
+            preempt: super::preempt::PreemptFlag::new(),
             m: AtomicPtr::new(std::ptr::null_mut()),
             lockedm: AtomicPtr::new(std::ptr::null_mut()),
             param: AtomicUsize::new(0),
@@ -168,8 +166,10 @@ impl G {
         let (lo, hi) = stack.guard_range();
         self.guard_lo.store(lo, Ordering::Relaxed);
         self.guard_hi.store(hi, Ordering::Relaxed);
-        self.id.store(id, Ordering::Relaxed);
-        self.preempt.store(false, Ordering::Relaxed);
+        // The flag first, then the id with Release: a requester that reads the new id (Acquire)
+        // cannot have its request wiped by this reset (see `PreemptFlag`).
+        self.preempt.reset();
+        self.id.store(id, Ordering::Release);
         self.param.store(0, Ordering::Relaxed);
         let me = GRef(NonNull::from(self));
         let coro = Coroutine::with_stack(stack, move |y: &Yielder<(), Switch>, ()| {

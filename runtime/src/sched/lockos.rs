@@ -42,32 +42,6 @@ fn own_u32(a: &AtomicU32) -> u32 {
     unsafe { *a.as_ptr() }
 }
 
-/// Whether a preemption was requested for `g`, the current G: `G::preempt` read and tested in
-/// one instruction (`cmpb $0, off(%g); jne`), where an atomic load would take two (the
-/// compiler never folds one into a compare). A byte load is atomic on x86_64, and the asm is
-/// a fresh, volatile read at every call, so this is the `Relaxed` load it replaces.
-#[inline(always)]
-fn preempt_requested(g: &G) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: `g` is a live G, so `g + offset_of!(G, preempt)` is its AtomicBool, a
-        // readable byte; the asm only reads it and jumps.
-        unsafe {
-            std::arch::asm!(
-                "cmp byte ptr [{g} + {off}], 0",
-                "jne {yes}",
-                g = in(reg) g,
-                off = const std::mem::offset_of!(G, preempt),
-                yes = label { return true; },
-                options(nostack, readonly),
-            );
-        }
-        false
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    g.preempt.load(Ordering::Relaxed)
-}
-
 #[inline(always)]
 fn own(a: &AtomicBool) -> bool {
     // SAFETY: as in `own_u32`.
@@ -87,7 +61,7 @@ pub(crate) fn lock_os_thread() {
     let Some((m, g)) = running() else {
         not_on_goroutine();
     };
-    if preempt_requested(g) || !own(&m.template_seen) {
+    if super::preempt::pending_folded(g) || !own(&m.template_seen) {
         // Marked cold so the call is laid out after the caller's code, off its straight line.
         std::hint::cold_path();
         return lock_os_thread_slow();
@@ -151,7 +125,7 @@ pub(crate) fn unlock_os_thread() {
         return unlock_os_thread_slow();
     };
     let ext = own_u32(&m.locked_ext);
-    if preempt_requested(g) || ext == 0 {
+    if super::preempt::pending_folded(g) || ext == 0 {
         std::hint::cold_path();
         return unlock_os_thread_slow();
     }
