@@ -152,11 +152,13 @@ pub fn stats() -> Stats {
 ///
 /// # Panics
 /// Outside a goroutine, or when the nesting count would overflow.
+#[inline]
 pub fn lock_os_thread() {
     sched::lockos::lock_os_thread();
 }
 
 /// Undoes one [`lock_os_thread`]; does nothing if the goroutine is not locked.
+#[inline]
 pub fn unlock_os_thread() {
     sched::lockos::unlock_os_thread();
 }

@@ -275,3 +275,109 @@ fn a_locked_goroutine_waiting_on_a_sleeper_is_not_a_deadlock() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("CHILD OK"));
 }
+
+/// Lock/unlock churn under preemption and stop-the-world. The spinners' loops contain no
+/// safepoint but `lock_os_thread`/`unlock_os_thread` themselves, so every stop-the-world
+/// (`read_stats`, `set_procs`) finishes only if those calls honour a pending preemption, on
+/// their inlined fast path as well as their slow one; a lock that skipped it hangs the stop
+/// forever (the watchdog fails the test). Meanwhile: a locked goroutine never changes thread,
+/// the counts nest and end at zero, and locks taken on Ms created along the way (each with its
+/// first-lock slow path) keep working.
+#[test]
+fn lock_unlock_churn_honours_preemption_and_every_stop_the_world_finishes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    for procs in [1, 2, 4] {
+        let (stws, preemptions, pairs) = with_watchdog(120, move || {
+            rt(procs).block_on(move || {
+                let stop = Arc::new(AtomicBool::new(false));
+                let pairs = Arc::new(AtomicU64::new(0));
+                let before = goro::read_stats();
+                let spinners: Vec<_> = (0..3)
+                    .map(|k| {
+                        let stop = stop.clone();
+                        let pairs = pairs.clone();
+                        goro::go(move || {
+                            let mut n = 0u64;
+                            while !stop.load(Ordering::Relaxed) {
+                                goro::lock_os_thread();
+                                if n.is_multiple_of(1024) {
+                                    // Nested, and held across a check that the thread stays.
+                                    let t = tid();
+                                    goro::lock_os_thread();
+                                    assert_eq!(goro::lock_counts(), (2, 0));
+                                    for _ in 0..64 {
+                                        goro::unlock_os_thread();
+                                        goro::lock_os_thread();
+                                    }
+                                    assert_eq!(tid(), t, "a locked goroutine changed thread");
+                                    goro::unlock_os_thread();
+                                }
+                                goro::unlock_os_thread();
+                                n += 1;
+                            }
+                            assert_eq!(goro::lock_counts(), (0, 0));
+                            if k == 0 {
+                                // Exits locked: its thread ends, a fresh M replaces it.
+                                goro::lock_os_thread();
+                            }
+                            pairs.fetch_add(n, Ordering::Relaxed);
+                        })
+                    })
+                    .collect();
+                for round in 0..300u32 {
+                    goro::read_stats();
+                    if round.is_multiple_of(30) {
+                        goro::set_procs(if round.is_multiple_of(60) {
+                            procs + 1
+                        } else {
+                            procs
+                        });
+                    }
+                    if round.is_multiple_of(50) {
+                        goro::sleep(Duration::from_millis(1));
+                    }
+                }
+                stop.store(true, Ordering::Relaxed);
+                for s in spinners {
+                    s.join().unwrap();
+                }
+                let after = goro::read_stats();
+                (
+                    after.stws - before.stws,
+                    after.preemptions - before.preemptions,
+                    pairs.load(Ordering::Relaxed),
+                )
+            })
+        });
+        assert!(stws >= 300, "{procs} P: {stws} stop-the-worlds");
+        assert!(
+            preemptions > 0,
+            "{procs} P: the spinners were never preempted"
+        );
+        assert!(pairs > 0, "{procs} P: no lock/unlock pair ran");
+    }
+}
+
+/// Outside a goroutine, `lock_os_thread` panics and `unlock_os_thread` does nothing: both on a
+/// thread that is no runtime's and on the fast path's first test (no current M).
+#[test]
+fn lock_outside_a_goroutine_panics_and_unlock_is_a_no_op() {
+    let r = std::thread::spawn(goro::lock_os_thread).join();
+    let msg = r
+        .expect_err("lock_os_thread outside a goroutine must panic")
+        .downcast::<&str>()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("outside a goroutine"),
+        "panic message: {msg:?}"
+    );
+    std::thread::spawn(|| {
+        goro::unlock_os_thread();
+        assert_eq!(goro::lock_counts(), (0, 0));
+    })
+    .join()
+    .unwrap();
+}

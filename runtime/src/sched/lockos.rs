@@ -13,35 +13,131 @@
 //! template thread, not cloned from this thread (golang/go#28979). M0 (the `block_on` caller)
 //! is never ended: it parks until shutdown.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::Sched;
 use super::g::G;
-use super::m::{M, current_m};
+use super::m::{M, current_m, current_m_ptr};
+
+/// The current M and its running G, if the caller is a goroutine: no safepoint, for the fast
+/// paths below, which take the slow path (a safepoint) when a preemption is pending.
+#[inline(always)]
+fn running() -> Option<(&'static M, &'static G)> {
+    // SAFETY: the thread's M is alive while the thread runs it; 'static stands for "while
+    // this goroutine runs on it", and the callers do not hold it across a switch.
+    let m: &'static M = unsafe { current_m_ptr().as_ref()? };
+    // SAFETY: the M's current G is alive while it runs; 'static as for the M.
+    let g: &'static G = unsafe { m.curg.load(Ordering::Relaxed).as_ref()? };
+    Some((m, g))
+}
+
+/// Reads a field of the current M that only the M's own thread writes (the lock counts,
+/// `template_seen`) as a plain load, which the compiler may fold into a compare (it never
+/// folds atomic loads). Sound: this thread wrote every value the field ever held, or saw it
+/// written before the M was handed to it, so there is no concurrent write to race with; other
+/// threads only read it (snapshots), and reads do not race with reads.
+#[inline(always)]
+fn own_u32(a: &AtomicU32) -> u32 {
+    // SAFETY: see above: no other thread writes `a`.
+    unsafe { *a.as_ptr() }
+}
+
+#[inline(always)]
+fn own(a: &AtomicBool) -> bool {
+    // SAFETY: as in `own_u32`.
+    unsafe { *a.as_ptr() }
+}
 
 /// Wires the calling goroutine to its current thread (external count +1).
+///
+/// The common case — on a goroutine, no preemption pending, the template thread seen by this
+/// M, no overflow — is inlined into the caller (through `goro::lock_os_thread`, as Go's
+/// compiler inlines `UnlockOSThread`): one TLS load, a few loads and tests that all fall
+/// through, the stores, the probe. A pending preemption or a first lock on this M takes
+/// `lock_os_thread_slow`, which does the whole job from a safepoint, so every lock is still a
+/// safepoint.
+#[inline]
 pub(crate) fn lock_os_thread() {
-    let mut m =
-        super::preempt::safepoint().expect("goro::lock_os_thread called outside a goroutine");
-    let sched = m.sched();
-    if sched.template.have_thread.load(Ordering::SeqCst) == 0 {
-        // A locked thread must not clone threads, so make sure the template thread exists
-        // while this thread is still clean.
-        sched.start_template_thread();
-        // That contains safepoints: we may be on another thread now.
-        m = current_m().expect("still on a goroutine");
+    let Some((m, g)) = running() else {
+        not_on_goroutine();
+    };
+    if super::preempt::pending_folded(g) || !own(&m.template_seen) {
+        // Marked cold so the call is laid out after the caller's code, off its straight line.
+        std::hint::cold_path();
+        return lock_os_thread_slow();
+    }
+    let ext = own_u32(&m.locked_ext);
+    if ext == u32::MAX {
+        nesting_overflow();
+    }
+    m.locked_ext.store(ext + 1, Ordering::Relaxed);
+    dolock(m, g, ext + 1, own_u32(&m.locked_int));
+}
+
+/// `lock_os_thread` from a safepoint: honours a pending preemption, starts the template thread
+/// if nobody has (the first lock of the process does), notes on the M that it exists, and
+/// locks. Out of line, so the runtime always carries the probe site even when every caller
+/// inlined the fast path.
+#[cold]
+#[inline(never)]
+fn lock_os_thread_slow() {
+    let Some((mut m, mut g)) = super::preempt::safepoint_mg() else {
+        not_on_goroutine();
+    };
+    if !m.template_seen.load(Ordering::Relaxed) {
+        let sched = m.sched();
+        if sched.template.have_thread.load(Ordering::SeqCst) == 0 {
+            // A locked thread must not clone threads, so make sure the template thread exists
+            // while this thread is still clean.
+            sched.start_template_thread();
+            // That contains safepoints: we may be on another thread now.
+            (m, g) = running().expect("still on a goroutine");
+        }
+        // The flag never goes back to 0: later locks on this M need not look at it again.
+        m.template_seen.store(true, Ordering::Relaxed);
     }
     let ext = m.locked_ext.load(Ordering::Relaxed);
     if ext == u32::MAX {
-        panic!("goro::lock_os_thread nesting overflow");
+        nesting_overflow();
     }
     m.locked_ext.store(ext + 1, Ordering::Relaxed);
-    dolock(m, ext + 1, m.locked_int.load(Ordering::Relaxed));
+    dolock(m, g, ext + 1, m.locked_int.load(Ordering::Relaxed));
 }
 
-/// Undoes one `lock_os_thread`; a no-op if the external count is already 0.
+#[cold]
+#[inline(never)]
+fn not_on_goroutine() -> ! {
+    panic!("goro::lock_os_thread called outside a goroutine");
+}
+
+#[cold]
+#[inline(never)]
+fn nesting_overflow() -> ! {
+    panic!("goro::lock_os_thread nesting overflow");
+}
+
+/// Undoes one `lock_os_thread`; a no-op if the external count is already 0. Inlined fast path
+/// and out-of-line safepoint path, as `lock_os_thread`.
+#[inline]
 pub(crate) fn unlock_os_thread() {
-    let Some(m) = super::preempt::safepoint() else {
+    let Some((m, g)) = running() else {
+        std::hint::cold_path();
+        return unlock_os_thread_slow();
+    };
+    let ext = own_u32(&m.locked_ext);
+    if super::preempt::pending_folded(g) || ext == 0 {
+        std::hint::cold_path();
+        return unlock_os_thread_slow();
+    }
+    m.locked_ext.store(ext - 1, Ordering::Relaxed);
+    dounlock(m, g, ext - 1, own_u32(&m.locked_int));
+}
+
+/// `unlock_os_thread` from a safepoint; also the no-op cases (not on a goroutine, not locked).
+#[cold]
+#[inline(never)]
+fn unlock_os_thread_slow() {
+    let Some((m, g)) = super::preempt::safepoint_mg() else {
         return;
     };
     let ext = m.locked_ext.load(Ordering::Relaxed);
@@ -49,30 +145,28 @@ pub(crate) fn unlock_os_thread() {
         return;
     }
     m.locked_ext.store(ext - 1, Ordering::Relaxed);
-    dounlock(m, ext - 1, m.locked_int.load(Ordering::Relaxed));
+    dounlock(m, g, ext - 1, m.locked_int.load(Ordering::Relaxed));
 }
 
 /// The runtime's own lock (internal count), for runtime code that needs the thread (Go uses it
 /// during init and around cgo callbacks; goro has no caller yet, so only tests use it).
 #[allow(dead_code)]
 pub(crate) fn lock_os_thread_internal() {
-    let m = current_m()
-        .filter(|m| m.curg().is_some())
-        .expect("on a goroutine");
+    let m = current_m().expect("on a goroutine");
+    let g = m.curg().expect("on a goroutine");
     let int = m.locked_int.fetch_add(1, Ordering::Relaxed) + 1;
-    dolock(m, m.locked_ext.load(Ordering::Relaxed), int);
+    dolock(m, g, m.locked_ext.load(Ordering::Relaxed), int);
 }
 
 #[allow(dead_code)]
 pub(crate) fn unlock_os_thread_internal() {
-    let m = current_m()
-        .filter(|m| m.curg().is_some())
-        .expect("on a goroutine");
+    let m = current_m().expect("on a goroutine");
+    let g = m.curg().expect("on a goroutine");
     if m.locked_int.load(Ordering::Relaxed) == 0 {
         super::fatal("unlock_os_thread_internal: internal lock count is 0");
     }
     let int = m.locked_int.fetch_sub(1, Ordering::Relaxed) - 1;
-    dounlock(m, m.locked_ext.load(Ordering::Relaxed), int);
+    dounlock(m, g, m.locked_ext.load(Ordering::Relaxed), int);
 }
 
 /// (external, internal) lock counts of the calling goroutine's thread; (0, 0) outside one.
@@ -87,20 +181,22 @@ pub(crate) fn lock_counts() -> (u32, u32) {
         })
 }
 
-/// Wires the current G to `m`; `ext`/`int` are the counts after the call (for the probe,
+/// Wires `g`, the current G, to `m`; `ext`/`int` are the counts after the call (for the probe,
 /// passed in rather than re-read: this is a hot path).
-fn dolock(m: &M, ext: u32, int: u32) {
-    let g = m.curg().expect("on a goroutine");
+#[inline(always)]
+fn dolock(m: &M, g: &G, ext: u32, int: u32) {
     super::probe::lock_os_thread(g.id.load(Ordering::Relaxed), m.id, ext, int);
     super::state::m_locked(m, g.id.load(Ordering::Relaxed));
     m.lockedg.store(g as *const G as *mut G, Ordering::Relaxed);
     g.lockedm.store(m as *const M as *mut M, Ordering::Relaxed);
 }
 
-fn dounlock(m: &M, ext: u32, int: u32) {
-    let g = m.curg().expect("on a goroutine");
+#[inline(always)]
+fn dounlock(m: &M, g: &G, ext: u32, int: u32) {
     super::probe::unlock_os_thread(g.id.load(Ordering::Relaxed), m.id, ext, int);
     if ext != 0 || int != 0 {
+        // Still locked (nested): the less common case, kept off the straight line.
+        std::hint::cold_path();
         return;
     }
     super::state::m_locked(m, 0);

@@ -6,7 +6,6 @@
 //! the M after its sleep returns — the note orders them (`Note::hand_over`, `take_handoff`).
 //! `locks` is touched only by the M's own thread.
 
-use std::cell::Cell;
 use std::ptr;
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering,
@@ -72,6 +71,11 @@ pub(crate) struct M {
     /// are wired while either is non-zero. Only this M's thread changes them.
     pub(crate) locked_ext: AtomicU32,
     pub(crate) locked_int: AtomicU32,
+    /// This M has seen `Sched::template.have_thread` set. That flag never goes back to 0, so
+    /// once seen it needs no second look: `lock_os_thread` tests this bit on its own M instead
+    /// of the runtime-wide flag (one load instead of two dependent ones). Only this M's thread
+    /// touches it.
+    pub(crate) template_seen: AtomicBool,
     /// This M's thread is the one that called `block_on` (M0): never exits, parks instead.
     pub(crate) is_m0: AtomicBool,
     /// Created from a locked M, so queued for the template thread to start (see `template`).
@@ -107,6 +111,7 @@ impl M {
             lockedg: AtomicPtr::new(ptr::null_mut()),
             locked_ext: AtomicU32::new(0),
             locked_int: AtomicU32::new(0),
+            template_seen: AtomicBool::new(false),
             is_m0: AtomicBool::new(false),
             queued: AtomicBool::new(false),
             started: AtomicBool::new(false),
@@ -150,90 +155,107 @@ impl M {
     }
 }
 
-thread_local! {
-    /// The M this thread is, or null on threads that are not part of a goro runtime.
-    static CURRENT_M: Cell<*const M> = const { Cell::new(ptr::null()) };
-}
-
-/// The current thread's M.
+/// The current thread's M, or null on threads that are not part of a goro runtime.
 ///
 /// Code on a goroutine stack may resume on another thread after any switch, so a thread-local
-/// *address* computed before a switch must never be reused after it — and compilers do treat
-/// that address as constant within a function. Two ways to read the slot safely:
+/// *address* computed before a switch must never be reused after it — and compilers treat
+/// that address as constant within a function (Rust's `thread_local!` included). So the slot
+/// is read in a way the compiler cannot cache:
 ///
-/// - the fast path (x86_64): static TLS sits at the same offset from the thread pointer in
-///   every thread, so once that offset is known (and checked on every thread that becomes an M,
-///   see `set_current_m`) the slot is read with a volatile `mov %fs:off`: the asm re-executes
-///   at every call site and reads whichever thread it runs on;
-/// - the slow path: a never-inlined function, whose body computes the address afresh.
-///
-/// If any thread disagrees about the offset (the runtime inside a `dlopen`ed library with
-/// dynamic TLS), the fast path turns itself off for good.
+/// - x86_64 Linux: the slot is 8 bytes of `.tbss` defined in assembly (stable Rust cannot name
+///   a thread-local's TLS offset), read by an inline, non-`pure` asm block with an
+///   initial-exec access: `mov off(%rip), %r; mov %fs:(%r), %r`, re-executed at every call
+///   site, so it reads whichever thread it runs on. In an executable the linker rewrites the
+///   first instruction to `mov $off, %r` (initial-exec to local-exec), so a read is one load
+///   and no branch. This is the runtime's stand-in for Go's `getg()` register, on every
+///   runtime entry (safepoints, LockOSThread). In a shared library the offset comes from the
+///   GOT, filled in at load time; a library loaded with `dlopen` takes the 8 bytes from
+///   glibc's static TLS reserve, which exists for such initial-exec variables.
+/// - elsewhere: a `thread_local!` read through a never-inlined function, whose body computes
+///   the address afresh.
 #[inline(always)]
 pub(crate) fn current_m_ptr() -> *const M {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let off = tls::OFFSET.load(Ordering::Relaxed);
-        if off != tls::UNKNOWN && off != tls::DISABLED {
-            let v: usize;
-            // SAFETY: `off` was measured as (slot address - thread pointer) and is the same in
-            // every thread (checked in set_current_m), so fs:[off] is this thread's slot, an
-            // initialised, aligned pointer-sized Cell. Not `pure`: re-read at every call site.
-            unsafe {
-                std::arch::asm!(
-                    "mov {v}, qword ptr fs:[{off}]",
-                    v = out(reg) v,
-                    off = in(reg) off,
-                    options(nostack, readonly, preserves_flags),
-                );
-            }
-            return v as *const M;
-        }
-    }
-    current_m_ptr_slow()
+    tls::get()
 }
 
-#[inline(never)]
-fn current_m_ptr_slow() -> *const M {
-    CURRENT_M.with(|c| c.get())
-}
-
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod tls {
-    use std::sync::atomic::{AtomicIsize, Ordering};
+    use super::M;
 
-    pub(super) const UNKNOWN: isize = 0;
-    pub(super) const DISABLED: isize = isize::MIN;
-    /// Offset of CURRENT_M's slot from the thread pointer, UNKNOWN, or DISABLED.
-    pub(super) static OFFSET: AtomicIsize = AtomicIsize::new(UNKNOWN);
-
-    fn thread_pointer() -> isize {
-        let tp: isize;
-        // SAFETY: on x86_64 Linux, %fs:0 holds the thread control block's own address (the
-        // thread pointer), per the TLS ABI; reading it has no side effects.
-        unsafe {
-            std::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags));
-        }
-        tp
+    /// The slot's symbol. Global, so that readers inlined into other crates link to it; the
+    /// name carries the crate's version, so two semver-incompatible copies of the runtime in
+    /// one program keep two slots, as they keep two of everything else.
+    macro_rules! slot {
+        () => {
+            concat!(
+                "goro_current_m_v",
+                env!("CARGO_PKG_VERSION_MAJOR"),
+                "_",
+                env!("CARGO_PKG_VERSION_MINOR")
+            )
+        };
     }
 
-    /// Measures this thread's offset and reconciles it with the global one.
-    pub(super) fn calibrate() {
-        let slot = super::CURRENT_M.with(|c| c as *const _ as isize);
-        let off = slot.wrapping_sub(thread_pointer());
-        // Static TLS (the executable's, and initial-exec libraries') lies just below the
-        // thread pointer at the same offset in every thread — including plain threads that
-        // never pass here, which may take the fast path too. Dynamic TLS (a dlopen'ed library)
-        // is allocated elsewhere per thread: anything but a small negative offset disables it.
-        if !(-(1 << 20)..0).contains(&off) {
-            OFFSET.store(DISABLED, Ordering::Relaxed);
-            return;
+    std::arch::global_asm!(
+        ".pushsection .tbss.goro_current_m,\"awT\",@nobits",
+        ".p2align 3",
+        concat!(".globl ", slot!()),
+        concat!(".type ", slot!(), ", @tls_object"),
+        concat!(".size ", slot!(), ", 8"),
+        concat!(slot!(), ":"),
+        ".zero 8",
+        ".popsection",
+    );
+
+    #[inline(always)]
+    pub(super) fn get() -> *const M {
+        let v: usize;
+        // SAFETY: the initial-exec sequence yields the calling thread's address of the 8-byte,
+        // 8-aligned, zero-initialised slot defined above, which only `set` writes (with a
+        // pointer or null). Not `pure`: re-executed at every call site, on whichever thread.
+        unsafe {
+            std::arch::asm!(
+                concat!("mov {v}, qword ptr [rip + ", slot!(), "@GOTTPOFF]"),
+                "mov {v}, qword ptr fs:[{v}]",
+                v = out(reg) v,
+                options(nostack, readonly, preserves_flags),
+            );
         }
-        match OFFSET.compare_exchange(UNKNOWN, off, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => {}
-            Err(known) if known == off || known == DISABLED => {}
-            Err(_) => OFFSET.store(DISABLED, Ordering::Relaxed),
+        v as *const M
+    }
+
+    pub(super) fn set(m: *const M) {
+        // SAFETY: as in `get`: this thread's slot, written with a pointer-sized value; only
+        // this thread reads it (its signal handler included, which sees either value).
+        unsafe {
+            std::arch::asm!(
+                concat!("mov {t}, qword ptr [rip + ", slot!(), "@GOTTPOFF]"),
+                "mov qword ptr fs:[{t}], {m}",
+                t = out(reg) _,
+                m = in(reg) m as usize,
+                options(nostack, preserves_flags),
+            );
         }
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+mod tls {
+    use std::ptr;
+
+    use super::M;
+
+    thread_local! {
+        static CURRENT_M: Cell<*const M> = const { Cell::new(ptr::null()) };
+    }
+
+    #[inline(never)]
+    pub(super) fn get() -> *const M {
+        CURRENT_M.with(|c| c.get())
+    }
+
+    pub(super) fn set(m: *const M) {
+        CURRENT_M.with(|c| c.set(m));
     }
 }
 
@@ -245,10 +267,7 @@ pub(crate) fn current_m() -> Option<&'static M> {
 }
 
 pub(crate) fn set_current_m(m: *const M) {
-    // Every thread that becomes an M checks the fast path's offset first (see current_m_ptr).
-    #[cfg(target_arch = "x86_64")]
-    tls::calibrate();
-    CURRENT_M.with(|c| c.set(m));
+    tls::set(m);
 }
 
 /// Sets this thread's timer slack (ns) and returns the previous value. An idle M's timed sleep

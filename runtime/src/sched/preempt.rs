@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::Sched;
-use super::g::Switch;
+use super::g::{G, Switch};
 use super::m::{M, current_m_ptr};
 use super::p::P;
 use super::pstatus::PStatus;
@@ -26,6 +26,14 @@ pub(crate) fn checkpoint() {
 /// or None off a goroutine: runtime entry points use it so they look the M up only once.
 #[inline]
 pub(crate) fn safepoint() -> Option<&'static M> {
+    safepoint_mg().map(|(m, _)| m)
+}
+
+/// `safepoint`, also returning the current G, for entry points that need both (LockOSThread):
+/// the G was read on the way, so handing it over saves the callers a second dependent load.
+/// The preemption is out of line, so the common case falls through every branch.
+#[inline(always)]
+pub(crate) fn safepoint_mg() -> Option<(&'static M, &'static G)> {
     let m = current_m_ptr();
     if m.is_null() {
         return None;
@@ -37,12 +45,25 @@ pub(crate) fn safepoint() -> Option<&'static M> {
     if g.is_null() {
         return None;
     }
-    // SAFETY: the current G is alive while it runs.
-    if unsafe { (*g).preempt.pending() } {
-        preempt_now(m);
-        return super::m::current_m();
+    // SAFETY: the current G is alive while it runs; 'static as for the M.
+    let g: &'static G = unsafe { &*g };
+    if g.preempt.pending() {
+        return preempt_and_reload(m);
     }
-    Some(m)
+    Some((m, g))
+}
+
+/// A preemption is pending: honour it (unless deferred), then look up the M and G again, as
+/// the goroutine may resume on another thread.
+#[cold]
+#[inline(never)]
+fn preempt_and_reload(m: &M) -> Option<(&'static M, &'static G)> {
+    preempt_now(m);
+    let m = super::m::current_m()?;
+    // SAFETY: we run on a goroutine, so its M's current G is that goroutine, alive while it
+    // runs.
+    let g: &'static G = unsafe { m.curg.load(Ordering::Relaxed).as_ref()? };
+    Some((m, g))
 }
 
 #[cold]
@@ -183,9 +204,49 @@ impl PreemptFlag {
     }
 }
 
+/// `g.preempt.pending()` for the inlined LockOSThread fast paths, read and tested in one
+/// instruction (`cmpq $0, off(%g); jne`), where an atomic load takes two (the compiler never
+/// folds one into a compare). An aligned 8-byte load is atomic on x86_64, and the asm is a
+/// fresh, volatile read at every call, so this is the `Relaxed` load of `pending` it replaces.
+#[inline(always)]
+pub(crate) fn pending_folded(g: &G) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: `g` is a live G, so `g + off` is its request word, an aligned AtomicU64; the
+        // asm only reads it and jumps.
+        unsafe {
+            std::arch::asm!(
+                "cmp qword ptr [{g} + {off}], 0",
+                "jne {yes}",
+                g = in(reg) g,
+                off = const std::mem::offset_of!(G, preempt) + std::mem::offset_of!(PreemptFlag, 0),
+                yes = label { return true; },
+                options(nostack, readonly),
+            );
+        }
+        false
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    g.preempt.pending()
+}
+
 #[cfg(test)]
 mod tests {
     use super::PreemptFlag;
+
+    /// The folded check reads the whole request word: an id whose low byte is 0 is a request.
+    #[test]
+    fn the_folded_check_sees_every_request() {
+        let pool = crate::sched::stack::StackPool::new(16 * 1024);
+        let g = crate::sched::g::G::new(pool.alloc());
+        assert!(!super::pending_folded(&g));
+        for id in [1, 255, 256, 1 << 32, u64::MAX] {
+            assert!(g.preempt.request(id));
+            assert!(super::pending_folded(&g), "request for G {id}");
+            g.preempt.clear();
+            assert!(!super::pending_folded(&g));
+        }
+    }
 
     #[test]
     fn a_pending_request_is_reported_once() {
