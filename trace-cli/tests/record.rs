@@ -226,8 +226,9 @@ fn a_target_exiting_mid_recording_ends_it_with_a_complete_file() {
     }
     let dir = scratch("exits");
     let file = dir.join("run.trace");
-    // Already running when attached: the recording starts mid-stream.
-    let mut held = Held::start(&["--iterations", "3000"]);
+    // Already running when attached: the recording starts mid-stream. Long enough to outlast
+    // attaching every probe on a loaded machine, short enough to end by itself.
+    let mut held = Held::start(&["--iterations", "30000"]);
     held.go();
     std::thread::sleep(Duration::from_millis(50));
     let out = trace_cli(&[

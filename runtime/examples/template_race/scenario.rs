@@ -83,30 +83,26 @@ pub fn run(opts: &Opts, watchdog: Option<Duration>) {
                     last = now;
                     since = Instant::now();
                 } else if since.elapsed() >= limit {
-                    let snap = insp.snapshot();
-                    let shape = diagnose(&snap);
+                    let verdict = diagnose();
                     eprintln!("template_race: no progress for {limit:?} at iteration {now}");
-                    eprint!("{}", describe(&snap));
-                    if stay {
-                        match &shape {
-                            Some(why) => eprintln!("HANG golang/go#38931: {why}"),
-                            None => eprintln!("HANG: not the golang/go#38931 shape"),
+                    eprint!("{}", describe(&insp.snapshot()));
+                    let code = match &verdict {
+                        Verdict::Race(line) => {
+                            eprintln!("{line}");
+                            3
                         }
+                        Verdict::Other(what) => {
+                            eprintln!("HANG: not the golang/go#38931 shape: {what}");
+                            4
+                        }
+                    };
+                    if stay {
                         // Stay hung for an inspector; the process is killed from outside.
                         loop {
                             std::thread::park();
                         }
                     }
-                    match shape {
-                        Some(why) => {
-                            eprintln!("HANG golang/go#38931: {why}");
-                            std::process::exit(3);
-                        }
-                        None => {
-                            eprintln!("HANG: not the golang/go#38931 shape");
-                            std::process::exit(4);
-                        }
-                    }
+                    std::process::exit(code);
                 }
             }
         });
@@ -175,44 +171,81 @@ pub fn transition_counts(st: &goro::Stats) -> String {
     out
 }
 
-/// The #38931 shape: a P that is `_Pidle`, on no idle list, handed to an M that was queued
-/// for the template thread — which is flagged but not running. Two symptoms of that one cause:
-/// a stop-the-world waits for such a P forever (the issue's hang), or, with no stop-the-world
-/// pending, every P ended up handed that way and nothing runs at all (the goroutine that would
-/// create the template thread sits in a run queue no M serves).
-pub fn diagnose(s: &goro::debug::SchedSnapshot) -> Option<String> {
-    let limbo = |p: &goro::debug::PSnapshot| -> Option<u64> {
-        if p.status != "_Pidle" || p.on_idle_list {
-            return None;
-        }
-        let m = s.m(p.handed_to?)?;
-        (m.queued_for_template && !m.started && s.template.flag && !s.template.running)
-            .then_some(m.id)
-    };
-    if let Some(stw) = &s.stw {
-        for p in s.unstopped_ps() {
-            if let Some(m) = limbo(p) {
-                return Some(format!(
-                    "stop-the-world #{} ({}) waits for P{} (_Pidle {:.1}s, not on the idle list), \
-                     handed to M{m} queued for the template thread, which was never started",
-                    stw.id,
-                    stw.reason.name(),
-                    p.id,
-                    p.status_for_ns as f64 / 1e9,
-                ));
+/// What the detection engine made of a hung runtime.
+pub enum Verdict {
+    /// golang/go#38931: the `HANG golang/go#38931: ...` line to print.
+    Race(String),
+    /// Another finding, or none: what is known.
+    Other(String),
+}
+
+/// How long a stop-the-world must have waited, in the snapshot, to be a finding. The watchdog
+/// already saw no progress for its whole limit; this only keeps a stop that began a moment
+/// before the snapshot from counting.
+const STW_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Reads this process's own scheduler state table (`GORO_STATE`), as `trace-cli inspect`
+/// reads another's, and runs trace-cli's detection engine on it: the engine is the only
+/// detector, so the watchdog and every trace-cli source agree by construction. A stop that
+/// began just before the read is not yet past the timeout, so the read is repeated for a while
+/// before a hang is called one without a finding.
+pub fn diagnose() -> Verdict {
+    use trace_cli::engine::{Cause, Config, Engine, Input, Kind};
+    use trace_cli::snapshot::goro as table;
+    use trace_cli::snapshot::process::Process;
+
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut last = String::from("no finding");
+    loop {
+        let found = Process::open(std::process::id()).and_then(|mut me| {
+            let addr = me.table_addr();
+            let read = table::read_table(&mut me, addr)?;
+            let now = table::monotonic_now();
+            let mut engine = Engine::new(Config {
+                stw_timeout_ns: STW_TIMEOUT.as_nanos() as u64,
+                ..Config::default()
+            });
+            let mut f = engine.feed(Input::Snapshot(Box::new(table::to_snapshot(&read, now))));
+            f.extend(engine.tick(now));
+            Ok(f)
+        });
+        match found {
+            Err(e) => return Verdict::Other(format!("the state table could not be read: {e}")),
+            Ok(found) => {
+                // The fields are the engine's; the head keeps the shape consumers parse
+                // ("stop-the-world #N (...) waits for PX ..., handed to MY ...").
+                if let Some(f) = found.iter().find(|f| {
+                    f.kind == Kind::StuckPInStw && f.cause == Some(Cause::TemplateThreadRace)
+                }) {
+                    return Verdict::Race(format!(
+                        "HANG golang/go#38931: stop-the-world #{} ({}) waits for P{} ({}, \
+                         waiting {:.1} ms), handed to M{} queued for the template thread, \
+                         which was never started: {}",
+                        f.stw_id,
+                        f.stw_reason.unwrap_or("?"),
+                        f.p.map_or("?".to_owned(), |p| p.to_string()),
+                        f.status.map_or("?", |s| s.name()),
+                        f.waiting_ms,
+                        f.handed_to
+                            .as_ref()
+                            .map_or("?".to_owned(), |h| h.m.to_string()),
+                        f.explanation
+                    ));
+                }
+                if !found.is_empty() {
+                    last = found
+                        .iter()
+                        .map(|f| f.explanation.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" | ");
+                }
             }
         }
-        return None;
+        if Instant::now() >= deadline {
+            return Verdict::Other(last);
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let ps = &s.ps[..s.procs.min(s.ps.len())];
-    if !ps.is_empty() && ps.iter().all(|p| limbo(p).is_some()) {
-        return Some(format!(
-            "no stop-the-world pending, but all {} Ps are _Pidle, on no idle list, handed to Ms \
-             queued for the template thread, which was never started: nothing can run",
-            ps.len()
-        ));
-    }
-    None
 }
 
 /// A schedtrace-like dump of the snapshot.

@@ -216,16 +216,22 @@ pub fn attach(target: Resolved, ring_size: u32, program: Program) -> Result<Live
                 location: UProbeAttachLocation::AbsoluteOffset(s.file_offset),
                 cookie: Some(i as u64),
             };
-            prog.attach(point, &target.attach_path, scope)
-                .map_err(|e| {
-                    Error::Bpf(format!(
-                        "attaching goro:{} at file offset {:#x} of {}: {}",
-                        s.name,
-                        s.file_offset,
-                        target.exe,
-                        one_line(&e)
-                    ))
-                })?;
+            if let Err(e) = prog.attach(point, &target.attach_path, scope) {
+                // A process attached by pid may exit while its probes are being attached (the
+                // kernel then refuses the rest). That is the target ending, not an error: keep
+                // what is attached and let the run end at once with "target exited".
+                if target.pidfd.as_ref().is_some_and(pidfd_exited) {
+                    info!("the target exited while goro:{} was being attached", s.name);
+                    break;
+                }
+                return Err(Error::Bpf(format!(
+                    "attaching goro:{} at file offset {:#x} of {}: {}",
+                    s.name,
+                    s.file_offset,
+                    target.exe,
+                    one_line(&e)
+                )));
+            }
             debug!(
                 "attached goro:{} at {:#x} (cookie {i})",
                 s.name, s.file_offset
