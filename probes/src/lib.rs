@@ -78,6 +78,9 @@ mod site;
 #[macro_use]
 mod define;
 
+#[cfg(feature = "reader")]
+#[doc(hidden)]
+pub mod bpftrace;
 pub mod catalog;
 #[cfg(feature = "reader")]
 pub mod sdt;

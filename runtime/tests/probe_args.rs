@@ -18,9 +18,9 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use goro_probes::bpftrace;
 use goro_probes::catalog::{self, ArgKind};
 use goro_probes::{Handoff, P_NONE, PStatus, Reason, StwReason, SyscallExitKind};
 
@@ -30,16 +30,8 @@ fn in_ci() -> bool {
 
 /// A missing tool or capability: fail under CI, skip loudly elsewhere.
 fn available() -> bool {
-    let have = Command::new("sh")
-        .args(["-c", "command -v bpftrace"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let why = match (have, root) {
-        (true, true) => return true,
-        (false, _) => "bpftrace is not installed",
-        (true, false) => "attaching uprobes needs root",
+    let Some(why) = bpftrace::missing() else {
+        return true;
     };
     assert!(!in_ci(), "CI=true but {why}");
     eprintln!("SKIPPED (not in CI): {why}; the probe arguments were not checked");
@@ -78,77 +70,21 @@ impl Event {
     }
 }
 
-/// A bpftrace script printing every catalog probe of `bin`: `@E ns tid name args...`. Only
-/// the probes with a traceable site: the linker drops the functions a program never calls
-/// (template_race never makes a syscall), and bpftrace refuses a probe with no site.
-fn script(bin: &Path) -> String {
-    let data = std::fs::read(bin).unwrap();
-    let sites: BTreeSet<String> = goro_probes::sdt::read_elf(&data)
-        .unwrap()
-        .probes
-        .into_iter()
-        .filter(|p| p.provider == catalog::PROVIDER && p.file_offset.is_some())
-        .map(|p| p.name)
-        .collect();
-    let mut s = String::new();
-    for def in catalog::CATALOG.iter().filter(|d| sites.contains(d.name)) {
-        let fmt: String = def.args.iter().map(|_| " %llu").collect();
-        let args: String = (0..def.args.len()).map(|i| format!(", arg{i}")).collect();
-        s.push_str(&format!(
-            "usdt:{bin}:goro:{name} {{ printf(\"@E %llu %d {name}{fmt}\\n\", nsecs, tid{args}); }}\n",
-            bin = bin.display(),
-            name = def.name
-        ));
-    }
-    s
-}
-
 /// Runs `cmd` (a command line) under bpftrace, which starts it once every probe is attached,
 /// so nothing is missed. Returns the events, sorted by time, and the other output lines.
 fn trace(bin: &Path, cmd: &str, env: &[(&str, &str)]) -> (Vec<Event>, Vec<String>, String) {
-    let mut c = Command::new("bpftrace");
-    c.args(["-e", &script(bin), "-c", cmd])
-        // A lost event would break the chains: give the ring buffers room (4 MiB per CPU).
-        .env("BPFTRACE_PERF_RB_PAGES", "1024")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stdout.contains("Lost ") && !stderr.contains("Lost "),
-        "bpftrace lost events:\n{stderr}"
-    );
-    let mut events = Vec::new();
-    let mut other = Vec::new();
-    for line in stdout.lines() {
-        // The test harness may print "test child ... " on the line of an event.
-        let Some(i) = line.find("@E ") else {
-            other.push(line.to_owned());
-            continue;
-        };
-        if i > 0 {
-            other.push(line[..i].to_owned());
-        }
-        let mut w = line[i + 3..].split_whitespace();
-        let ns = w.next().unwrap().parse().unwrap();
-        let tid = w.next().unwrap().parse().unwrap();
-        let name = w.next().unwrap();
-        let def = catalog::find(name).unwrap_or_else(|| panic!("unknown probe in {line}"));
-        let args: Vec<u64> = w.map(|a| a.parse().unwrap()).collect();
-        assert_eq!(args.len(), def.args.len(), "{line}");
-        events.push(Event {
-            ns,
-            tid,
-            name: def.name,
-            args,
-        });
-    }
-    events.sort_by_key(|e| e.ns);
-    (events, other, stderr)
+    let run = bpftrace::run(bin, cmd, env);
+    let events = run
+        .hits
+        .into_iter()
+        .map(|h| Event {
+            ns: h.ns,
+            tid: h.tid.into(),
+            name: h.def.name,
+            args: h.args,
+        })
+        .collect();
+    (events, run.other, run.stderr)
 }
 
 /// What the checks learned about the Ms: id ↔ thread.

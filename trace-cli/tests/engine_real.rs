@@ -7,11 +7,9 @@
 //! the runtime's real orderings. Needs root, bpftrace and the example (`cargo build --release
 //! --examples`, as CI does first): outside CI a missing one skips loudly; under CI=true it fails.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
-use goro_probes::catalog;
+use goro_probes::bpftrace;
 use trace_cli::engine::{Cause, Config, Engine, Event, Finding, Input, Kind, decode};
 
 const MS: u64 = 1_000_000;
@@ -35,16 +33,8 @@ fn template_race() -> Option<PathBuf> {
 
 /// The example, if everything the test needs is here.
 fn setup() -> Option<PathBuf> {
-    let have = Command::new("sh")
-        .args(["-c", "command -v bpftrace"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .is_some_and(|l| l.split_whitespace().nth(1) == Some("0"))
-    });
-    if !have && skip("bpftrace is not installed") || !root && skip("uprobes need root") {
+    if let Some(why) = bpftrace::missing() {
+        skip(why);
         return None;
     }
     match template_race() {
@@ -56,73 +46,28 @@ fn setup() -> Option<PathBuf> {
     }
 }
 
-/// A bpftrace script printing every catalog probe that has a traceable site in `bin`:
-/// `@E ns tid name args...` (a probe whose every site the linker dropped cannot be attached).
-fn script(bin: &Path) -> String {
-    let data = std::fs::read(bin).unwrap();
-    let sites: BTreeSet<String> = goro_probes::sdt::read_elf(&data)
-        .unwrap()
-        .probes
-        .into_iter()
-        .filter(|p| p.provider == catalog::PROVIDER && p.file_offset.is_some())
-        .map(|p| p.name)
-        .collect();
-    let mut s = String::new();
-    for def in catalog::CATALOG.iter().filter(|d| sites.contains(d.name)) {
-        let fmt: String = def.args.iter().map(|_| " %llu").collect();
-        let args: String = (0..def.args.len()).map(|i| format!(", arg{i}")).collect();
-        s.push_str(&format!(
-            "usdt:{bin}:goro:{name} {{ printf(\"@E %llu %d {name}{fmt}\\n\", nsecs, tid{args}); }}\n",
-            bin = bin.display(),
-            name = def.name
-        ));
-    }
-    s
-}
-
 /// Runs `bin args` under bpftrace; the decoded events in time order, and all other output.
 fn trace(bin: &Path, args: &str) -> (Vec<Event>, String) {
-    let out = Command::new("bpftrace")
-        .args([
-            "-e",
-            &script(bin),
-            "-c",
-            &format!("{} {args}", bin.display()),
-        ])
-        .env("BPFTRACE_PERF_RB_PAGES", "1024")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !stdout.contains("Lost ") && !stderr.contains("Lost "),
-        "bpftrace lost events:\n{stderr}"
-    );
-    let mut events = Vec::new();
-    let mut other = stderr;
-    for line in stdout.lines() {
-        let Some(i) = line.find("@E ") else {
-            other.push_str(line);
-            other.push('\n');
-            continue;
-        };
-        let mut w = line[i + 3..].split_whitespace();
-        let ns: u64 = w.next().unwrap().parse().unwrap();
-        let tid: u32 = w.next().unwrap().parse().unwrap();
-        let name = w.next().unwrap();
-        let def = catalog::find(name).unwrap();
-        let vals: Vec<u64> = w.map(|v| v.parse().unwrap()).collect();
-        assert_eq!(vals.len(), def.args.len(), "{line}");
-        let ev = decode(ns, tid, name, |a| {
-            def.args.iter().position(|d| d.name == a).map(|i| vals[i])
+    let run = bpftrace::run(bin, &format!("{} {args}", bin.display()), &[]);
+    let events = run
+        .hits
+        .iter()
+        .map(|h| {
+            decode(h.ns, h.tid, h.def.name, |a| {
+                h.def
+                    .args
+                    .iter()
+                    .position(|d| d.name == a)
+                    .map(|i| h.args[i])
+            })
+            .unwrap_or_else(|e| panic!("{h:?}: {e}"))
         })
-        .unwrap_or_else(|e| panic!("{line}: {e}"));
-        events.push(ev);
+        .collect();
+    let mut other = run.stderr;
+    for line in run.other {
+        other.push_str(&line);
+        other.push('\n');
     }
-    // bpftrace prints each CPU's buffer in turn; a live source delivers nearly in order.
-    events.sort_by_key(|e| e.ts_ns);
     (events, other)
 }
 

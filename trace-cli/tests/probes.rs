@@ -2,20 +2,15 @@
 //! it fires every catalog probe (see `fire_every_probe` below), so its ELF file carries every
 //! goro probe site, and it is alive for `--pid`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use goro_probes::catalog;
 use serde_json::Value;
 
-const TRACE_CLI: &str = env!("CARGO_BIN_EXE_trace-cli");
-
-fn trace_cli(args: &[&str]) -> Output {
-    Command::new(TRACE_CLI)
-        .args(args)
-        .output()
-        .expect("run trace-cli")
-}
+use common::{TRACE_CLI, assert_error, stderr, stdout, trace_cli};
 
 /// This executable, after making sure its probe sites exist and run.
 fn probe_binary() -> PathBuf {
@@ -24,29 +19,6 @@ fn probe_binary() -> PathBuf {
     }
     goro_probes::testing::fire_every_probe(std::hint::black_box(3));
     std::env::current_exe().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
-}
-
-/// An error is one clear line on stderr and exit status 1: no panic, no backtrace.
-fn assert_error(out: &Output, expect: &str) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
-    assert!(
-        err.starts_with("trace-cli: ") && err.contains(expect),
-        "{err:?} lacks {expect:?}"
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("backtrace"),
-        "{err}"
-    );
 }
 
 fn json_lines(out: &Output) -> Vec<Value> {

@@ -4,19 +4,58 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use common::*;
 use trace_cli::event::Input;
 
-fn summary_json(out: &std::process::Output) -> serde_json::Value {
+fn summary_json(out: &Output) -> serde_json::Value {
     let line = stdout(out)
         .lines()
         .rfind(|l| l.starts_with('{'))
         .unwrap_or_else(|| panic!("no JSON summary: {}", stdout(out)))
         .to_owned();
     serde_json::from_str(&line).unwrap()
+}
+
+/// A run that ended well: exit status 0.
+fn assert_ok(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+}
+
+/// The JSON summary of a recording that ended well.
+fn ok_summary(out: &Output) -> serde_json::Value {
+    assert_ok(out);
+    summary_json(out)
+}
+
+/// `trace-cli <args> <target> <more>` running in the background, its output piped.
+fn start_recorder(args: &[&str], target: impl AsRef<OsStr>, more: &[&str]) -> Child {
+    Command::new(TRACE_CLI)
+        .args(args)
+        .arg(target)
+        .args(more)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Every goro site of process `pid` holds `byte`: 0x90 (`nop`) with nothing attached,
+/// 0xcc (`int3`) where a uprobe is.
+fn assert_sites(pid: u32, exe: &Path, byte: u8, what: &str) {
+    let bytes = site_bytes(pid, exe);
+    assert!(bytes.iter().all(|&b| b == byte), "{what}: {bytes:x?}");
+}
+
+/// The trace holds process `pid`'s every status change from its first, exactly as many as
+/// the runtime counted in its `--stats` output `target_out`.
+fn assert_every_transition(trace: &Replayed, pid: u32, target_out: &str) {
+    let stats = parse_stats(target_out);
+    assert_exact(&trace.transitions(pid, true, &stats.seq), &stats);
 }
 
 fn assert_no_loss(summary: &serde_json::Value) {
@@ -52,8 +91,7 @@ fn spawn_mode_records_every_transition_from_the_first() {
         "100",
         "--stats",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let s = summary_json(&out);
+    let s = ok_summary(&out);
     assert_no_loss(&s);
     assert_eq!(s["end"], "target_exited");
     assert_eq!(s["target_exit"], 0);
@@ -74,7 +112,7 @@ fn spawn_mode_records_every_transition_from_the_first() {
 
     // analyze --events prints exactly those events, and the loss line.
     let a = trace_cli(&["analyze", file.to_str().unwrap(), "--events"]);
-    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    assert_ok(&a);
     let text = stdout(&a);
     let p_status_lines = text.lines().filter(|l| l.contains(" p_status ")).count() as u64;
     assert_eq!(p_status_lines, trace.end.seq.p_status);
@@ -108,29 +146,20 @@ fn pid_mode_records_a_process_attached_before_it_starts_and_detaches() {
     let file = dir.join("run.trace");
     let race = template_race();
     let mut held = Held::start(&["--iterations", "100", "--stats"]);
-    assert!(
-        site_bytes(held.pid, &race).iter().all(|&b| b == 0x90),
-        "nop before"
+    assert_sites(held.pid, &race, 0x90, "nop before");
+    let rec = start_recorder(
+        &["record", "-o", file.to_str().unwrap(), "--json", "--pid"],
+        held.pid.to_string(),
+        &[],
     );
-    let rec = Command::new(TRACE_CLI)
-        .args(["record", "-o", file.to_str().unwrap(), "--json", "--pid"])
-        .arg(held.pid.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     wait_for_size(&file, 16, Duration::from_secs(60));
     // Attached: every site is a breakpoint now.
-    assert!(
-        site_bytes(held.pid, &race).iter().all(|&b| b == 0xcc),
-        "int3 while attached"
-    );
+    assert_sites(held.pid, &race, 0xcc, "int3 while attached");
     held.go();
     let pid = held.pid;
     let target_out = held.finish();
     let out = rec.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let s = summary_json(&out);
+    let s = ok_summary(&out);
     assert_no_loss(&s);
     assert_eq!(
         s["end"], "target_exited",
@@ -138,8 +167,7 @@ fn pid_mode_records_a_process_attached_before_it_starts_and_detaches() {
     );
     let trace = read_trace(&file);
     assert_eq!(trace.losses(), Vec::<&Input>::new());
-    let stats = parse_stats(&target_out);
-    assert_exact(&trace.transitions(pid, true, &stats.seq), &stats);
+    assert_every_transition(&trace, pid, &target_out);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -155,15 +183,13 @@ fn binary_mode_records_processes_running_now_and_started_later() {
     let race = dir.join("template_race");
     std::fs::copy(template_race(), &race).unwrap();
     let mut before = Held::start_exe(&race, &["--iterations", "60", "--stats"]);
-    let rec = Command::new(TRACE_CLI)
-        .args(["record", "-o", file.to_str().unwrap(), "--json", "--binary"])
-        .arg(&race)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let rec = start_recorder(
+        &["record", "-o", file.to_str().unwrap(), "--json", "--binary"],
+        &race,
+        &[],
+    );
     wait_for_size(&file, 16, Duration::from_secs(60));
-    assert!(site_bytes(before.pid, &race).iter().all(|&b| b == 0xcc));
+    assert_sites(before.pid, &race, 0xcc, "int3");
     before.go();
     let later = Command::new(&race)
         .args(["--iterations", "60", "--stats"])
@@ -182,17 +208,14 @@ fn binary_mode_records_processes_running_now_and_started_later() {
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
     let out = rec.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let s = summary_json(&out);
+    let s = ok_summary(&out);
     assert_no_loss(&s);
     assert_eq!(s["end"], "signal");
     let trace = read_trace(&file);
     assert!(trace.end.end.is_some());
     assert_eq!(trace.losses(), Vec::<&Input>::new());
-    let stats = parse_stats(&before_out);
-    assert_exact(&trace.transitions(before_pid, true, &stats.seq), &stats);
-    let stats = parse_stats(&stdout(&later));
-    assert_exact(&trace.transitions(later_pid, true, &stats.seq), &stats);
+    assert_every_transition(&trace, before_pid, &before_out);
+    assert_every_transition(&trace, later_pid, &stdout(&later));
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -218,7 +241,7 @@ fn a_target_exiting_mid_recording_ends_it_with_a_complete_file() {
         "5m",
     ]);
     held.finish();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_ok(&out);
     let text = stdout(&out);
     assert!(text.contains("target exited"), "{text}");
     assert!(text.contains("lost: 0 dropped"), "{text}");
@@ -254,10 +277,7 @@ fn a_recording_killed_with_sigkill_still_reads_and_leaves_nothing_attached() {
     rec.wait().unwrap();
     // The kernel detached everything when the recorder died.
     std::thread::sleep(Duration::from_millis(100));
-    assert!(
-        site_bytes(held.pid, &race).iter().all(|&b| b == 0x90),
-        "nop after"
-    );
+    assert_sites(held.pid, &race, 0x90, "nop after");
     held.child.kill().unwrap();
     held.child.wait().unwrap();
     let trace = read_trace(&file);
@@ -266,7 +286,7 @@ fn a_recording_killed_with_sigkill_still_reads_and_leaves_nothing_attached() {
     assert!(trace.end.seq.events > 100);
     assert!(trace.end.seq.clean(), "{:?}", trace.end.seq);
     let a = trace_cli(&["analyze", file.to_str().unwrap()]);
-    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    assert_ok(&a);
     assert!(stdout(&a).contains("cut off"), "{}", stdout(&a));
 
     // Cut the file anywhere: every complete chunk still reads, the rest is reported.
@@ -277,7 +297,7 @@ fn a_recording_killed_with_sigkill_still_reads_and_leaves_nothing_attached() {
         let t = read_trace(&cut);
         assert!(t.end.seq.events <= trace.end.seq.events);
         let a = trace_cli(&["analyze", cut.to_str().unwrap(), "--events"]);
-        assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+        assert_ok(&a);
     }
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -371,8 +391,7 @@ fn duration_ends_a_recording_and_v_says_what_was_attached() {
         "--duration",
         "300ms",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let s = summary_json(&out);
+    let s = ok_summary(&out);
     assert_eq!(
         (s["end"].as_str(), s["events"].as_u64()),
         (Some("duration"), Some(0))
@@ -399,20 +418,16 @@ fn duration_ends_a_recording_and_v_says_what_was_attached() {
     assert!(stdout(&out).contains("lost: 0 dropped"), "{}", stdout(&out));
     // SIGTERM ends it as cleanly as Ctrl-C, long before the duration.
     let _ = std::fs::remove_file(&file);
-    let rec = Command::new(TRACE_CLI)
-        .args(["record", "--json", "-o", file.to_str().unwrap(), "--binary"])
-        .arg(&race)
-        .args(["--duration", "10m"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let rec = start_recorder(
+        &["record", "--json", "-o", file.to_str().unwrap(), "--binary"],
+        &race,
+        &["--duration", "10m"],
+    );
     wait_for_size(&file, 16, Duration::from_secs(60));
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(rec.id() as i32, libc::SIGTERM) };
     let out = rec.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(summary_json(&out)["end"], "signal");
+    assert_eq!(ok_summary(&out)["end"], "signal");
     assert_eq!(read_trace(&file).end.end.unwrap().reason, "signal");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -438,8 +453,7 @@ fn loss_is_counted_and_every_missing_status_change_is_reported() {
         "--iterations",
         "200",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let s = summary_json(&out);
+    let s = ok_summary(&out);
     let loss = &s["loss"];
     let (events, hits, drops) = (
         s["events"].as_u64().unwrap(),

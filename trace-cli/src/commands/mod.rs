@@ -4,6 +4,7 @@ mod analyze;
 pub mod inspect;
 mod probes;
 mod record;
+mod recording;
 mod watch;
 
 use crate::cli::{Cli, Command};

@@ -2,9 +2,6 @@
 //! engine → a sink; each finding as it happens, a summary at the end. With `--record FILE`
 //! the run's trace file too, as `record` writes it.
 
-use std::path::Path;
-use std::time::Instant;
-
 use crate::cli::WatchArgs;
 use crate::engine::Finding;
 use crate::error::{EXIT_FINDING, EXIT_OK, Error};
@@ -12,81 +9,10 @@ use crate::event::{BpfCounters, Event, Input};
 use crate::feed::Detector;
 use crate::report::LossReport;
 use crate::sink::{self, RunReport, Sink};
-use crate::source::live::{self, EndReason, Live, LiveHandler, Program, RunEnd};
-use crate::source::target::{self, TargetSpec};
-use crate::tracefile::{End, FORMAT_VERSION, Header, Writer};
+use crate::source::live::{EndReason, LiveHandler};
+use crate::source::target;
 
-/// A chunk at least this often, as `record` does: a killed watch loses at most this much.
-const CHUNK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// `--record`: the trace file, written as `record` writes it.
-struct Recording<'a> {
-    writer: Writer,
-    path: &'a Path,
-    last_chunk: Instant,
-}
-
-impl<'a> Recording<'a> {
-    fn create(path: &'a Path) -> Result<Recording<'a>, Error> {
-        let writer = Writer::create(path).map_err(|source| Error::Create {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Ok(Recording {
-            writer,
-            path,
-            last_chunk: Instant::now(),
-        })
-    }
-
-    fn err(&self, source: std::io::Error) -> Error {
-        Error::Write {
-            path: self.path.display().to_string(),
-            source,
-        }
-    }
-
-    fn header(&mut self, live: &Live) -> Result<(), Error> {
-        let (catalog, code_tables) = Header::current_catalog();
-        let header = Header {
-            format_version: FORMAT_VERSION,
-            catalog_version: goro_probes::CATALOG_VERSION,
-            catalog,
-            code_tables,
-            target: live.info.clone(),
-            clock: live.clock,
-            ring_size: live.ring_size,
-            sites: live.sites,
-            writer: format!("trace-cli {} (watch)", env!("CARGO_PKG_VERSION")),
-        };
-        self.writer.header(&header).map_err(|e| self.err(e))
-    }
-
-    fn counters(&mut self, now_ns: u64, c: &BpfCounters) -> Result<(), Error> {
-        if self.last_chunk.elapsed() >= CHUNK_EVERY {
-            self.last_chunk = Instant::now();
-            self.writer
-                .counters(now_ns, c)
-                .and_then(|()| self.writer.flush())
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, end: &RunEnd, reason: &str) -> Result<(), Error> {
-        self.writer
-            .counters(end.end_ns, &end.counters)
-            .and_then(|()| {
-                self.writer.finish(&End {
-                    ts_ns: end.end_ns,
-                    reason: reason.to_owned(),
-                    target_exit: end.target_exit,
-                    events: self.writer.events(),
-                })
-            })
-            .map_err(|e| self.err(e))
-    }
-}
+use super::recording::{self, Recording};
 
 struct Watcher<'a> {
     detector: Detector,
@@ -115,7 +41,7 @@ impl Watcher<'_> {
 impl LiveHandler for Watcher<'_> {
     fn raw(&mut self, ev: &Event) -> Result<(), Error> {
         match &mut self.recording {
-            Some(r) => r.writer.event(ev).map_err(|e| r.err(e)),
+            Some(r) => r.event(ev),
             None => Ok(()),
         }
     }
@@ -140,26 +66,16 @@ impl LiveHandler for Watcher<'_> {
 }
 
 pub fn run(args: &WatchArgs) -> Result<u8, Error> {
-    let spec = match (&args.target.pid, &args.target.binary) {
-        (Some(pid), _) => TargetSpec::Pid(*pid),
-        (None, Some(path)) => TargetSpec::Binary(path.clone()),
-        (None, None) => TargetSpec::Spawn(args.target.command.clone()),
-    };
-    let resolved = target::resolve(spec)?;
+    let resolved = recording::resolve(&args.target)?;
     // Create the file before attaching, so a path that cannot be written is found before
-    // anything is attached or started; remove it if setting up fails.
+    // anything is attached or started.
     let mut recording = args.record.as_deref().map(Recording::create).transpose()?;
-    let live = match live::attach(resolved, args.ring_size, Program::Full) {
-        Ok(live) => live,
-        Err(e) => {
-            if let Some(path) = &args.record {
-                let _ = std::fs::remove_file(path);
-            }
-            return Err(e);
-        }
-    };
+    let live = recording::attach(resolved, args.ring_size, args.record.as_deref())?;
     if let Some(r) = &mut recording {
-        r.header(&live)?;
+        r.header(
+            &live,
+            format!("trace-cli {} (watch)", env!("CARGO_PKG_VERSION")),
+        )?;
     }
     let info = live.info.clone();
     let mut w = Watcher {
