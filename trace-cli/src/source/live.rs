@@ -56,6 +56,8 @@ pub trait LiveHandler {
     fn done(&self) -> bool {
         false
     }
+    /// The run is over (for any reason); detaching the probes, which takes seconds, follows.
+    fn ending(&mut self) {}
 }
 
 /// Why a live run ended.
@@ -200,7 +202,7 @@ pub fn attach(target: Resolved, ring_size: u32, program: Program) -> Result<Live
         TargetSpec::Pid(pid) => (None, UProbeScope::OneProcess(nonzero(*pid)?)),
         TargetSpec::Binary(_) => (None, UProbeScope::AllProcesses),
         TargetSpec::Spawn(cmd) => {
-            let child = HeldChild::spawn(&target.attach_path, cmd)?;
+            let child = HeldChild::spawn(&target.attach_path, cmd, target.child_output.as_ref())?;
             let scope = UProbeScope::OneProcess(nonzero(child.pid)?);
             (Some(child), scope)
         }
@@ -469,6 +471,7 @@ impl Live {
         };
         // Detach first so no new events come, then take what the ring still holds.
         let elapsed = start.elapsed();
+        handler.ending();
         let mut ring = ring.into_inner();
         // Detaching costs the kernel an RCU grace period per probe (about 0.1 s each here;
         // closing them from several threads does not help: the kernel serialises it).

@@ -57,6 +57,10 @@ pub struct Resolved {
     /// Kept open from resolution on, so the process cannot be replaced by another with the
     /// same pid unnoticed; readable once it exits.
     pub pidfd: Option<OwnedFd>,
+    /// Spawn mode: where the command's stdout and stderr go instead of trace-cli's own (its
+    /// stdin is then `/dev/null`). The live view owns the terminal: a command writing to it
+    /// would tear the screen, and one reading from it would take the view's keys.
+    pub child_output: Option<OwnedFd>,
 }
 
 /// `pidfd_open(2)`: a handle on a process that becomes readable when it exits.
@@ -147,6 +151,7 @@ pub fn resolve(spec: TargetSpec) -> Result<Resolved, Error> {
         build_id,
         binary_catalog_version: file.catalog_version,
         pidfd,
+        child_output: None,
     })
 }
 
@@ -283,7 +288,12 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
 impl HeldChild {
     /// Forks; the child waits for one byte on a pipe, then `execv`s `path` with `argv`.
     /// If trace-cli dies first, the pipe closes and the child exits (127) without running.
-    pub fn spawn(path: &Path, argv: &[OsString]) -> Result<HeldChild, Error> {
+    /// With `output`, the command writes its stdout and stderr there and reads `/dev/null`.
+    pub fn spawn(
+        path: &Path,
+        argv: &[OsString],
+        output: Option<&OwnedFd>,
+    ) -> Result<HeldChild, Error> {
         let cpath = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| Error::Usage("command contains a NUL byte".into()))?;
         let cargs: Vec<CString> = argv
@@ -296,9 +306,10 @@ impl HeldChild {
         let err = |e: std::io::Error| Error::Bpf(format!("cannot start the command: {e}"));
         let (go_r, go_w) = pipe().map_err(err)?;
         let (err_r, err_w) = pipe().map_err(err)?;
+        let output = output.map(|fd| fd.as_raw_fd());
         // SAFETY: between fork and exec the child calls only async-signal-safe functions
-        // (sigemptyset, sigprocmask, read, close, execv, write, _exit) on memory prepared
-        // before the fork.
+        // (sigemptyset, sigprocmask, read, close, open, dup2, execv, write, _exit) on memory
+        // prepared before the fork.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
             return Err(err(std::io::Error::last_os_error()));
@@ -316,6 +327,22 @@ impl HeldChild {
                 let mut b = 0u8;
                 if libc::read(go_r.as_raw_fd(), (&raw mut b).cast(), 1) != 1 {
                     libc::_exit(127);
+                }
+                if let Some(out) = output {
+                    // dup2 clears close-on-exec on the copies: the command keeps them.
+                    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                    if null < 0
+                        || libc::dup2(null, 0) < 0
+                        || libc::dup2(out, 1) < 0
+                        || libc::dup2(out, 2) < 0
+                    {
+                        let errno = *libc::__errno_location();
+                        libc::write(err_w.as_raw_fd(), (&raw const errno).cast(), 4);
+                        libc::_exit(127);
+                    }
+                    if null > 2 {
+                        libc::close(null);
+                    }
                 }
                 libc::execv(cpath.as_ptr(), cargv.as_ptr());
                 let errno = *libc::__errno_location();
