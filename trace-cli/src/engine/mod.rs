@@ -103,6 +103,12 @@ impl Engine {
         &self.model
     }
 
+    /// The latest time the detectors judged at (probes' clock): what a live view measures
+    /// "how long" against, so it agrees with the findings.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
     /// Events held back for reordering (bounded by the window's worth of events).
     pub fn buffered(&self) -> usize {
         self.reorder.len()
@@ -223,4 +229,4 @@ impl Engine {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

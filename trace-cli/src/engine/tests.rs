@@ -6,7 +6,7 @@ use super::snapshot::{MSnap, PSnap, Snapshot, StwSnap, TemplateSnap};
 use super::synth::{self, Trace};
 use super::*;
 
-const MS: u64 = 1_000_000;
+pub(crate) const MS: u64 = 1_000_000;
 
 // Threads of the scenarios: M1 (G1), M2 (G2), M3, M4 (the stopper), by tid.
 const T1: u32 = 101;
@@ -14,7 +14,7 @@ const T2: u32 = 102;
 const T3: u32 = 103;
 const T4: u32 = 104;
 
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config::default()
 }
 
@@ -185,7 +185,7 @@ fn waits(t: &mut Trace, id: u64, left: u32, until: u64) {
 
 /// golang/go#38931, exactly: G1 sets the flag and is preempted before creating the template
 /// thread; G2 locks, yields, and its P is handed to an M queued for that thread.
-fn race_38931() -> Trace {
+pub(crate) fn race_38931() -> Trace {
     let mut t = world();
     t.adv(MS);
     g1_sets_flag_and_stops(&mut t);
@@ -200,7 +200,7 @@ fn race_38931() -> Trace {
 
 /// Feeds events in arrival order with a tick every `tick_ns` of event time, then ticks to
 /// `end`; returns every finding.
-fn run(engine: &mut Engine, events: &[Event], tick_ns: u64, end: u64) -> Vec<Finding> {
+pub(crate) fn run(engine: &mut Engine, events: &[Event], tick_ns: u64, end: u64) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut next_tick = events.first().map_or(0, |e| e.ts_ns) + tick_ns;
     for e in events {
