@@ -137,7 +137,7 @@ impl DetectArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    override_usage = "trace-cli watch (--pid <PID> | --binary <PATH> | -- <CMD> [ARGS]...) [--stw-timeout <DUR>] [--slow-stw <DUR>] [--json | --text] [--exit-on-finding] [--record <FILE>]"
+    override_usage = "trace-cli watch (--pid <PID> | --binary <PATH> | -- <CMD> [ARGS]...) [--stw-timeout <DUR>] [--slow-stw <DUR>] [--json | --text | --plain] [--exit-on-finding] [--record <FILE>]"
 )]
 pub struct WatchArgs {
     #[command(flatten)]
@@ -154,6 +154,10 @@ pub struct WatchArgs {
     /// Readable text even when stdout is not a terminal.
     #[arg(long, conflicts_with = "json")]
     pub text: bool,
+
+    /// On a terminal, the findings as lines of text instead of the full-screen live view.
+    #[arg(long, conflicts_with = "json")]
+    pub plain: bool,
 
     /// Stop at the first finding (a started command is then killed).
     #[arg(long)]

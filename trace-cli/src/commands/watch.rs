@@ -1,6 +1,7 @@
 //! `trace-cli watch (--pid PID | --binary PATH | -- CMD ARGS...)`: the live source → the
 //! engine → a sink; each finding as it happens, a summary at the end. With `--record FILE`
-//! the run's trace file too, as `record` writes it.
+//! the run's trace file too, as `record` writes it. On a terminal (without `--plain`, `--json`
+//! or `--text`) the sink is the full-screen live view, redrawn on the source's ticks.
 
 use crate::cli::WatchArgs;
 use crate::engine::Finding;
@@ -8,9 +9,10 @@ use crate::error::{EXIT_FINDING, EXIT_OK, Error};
 use crate::event::{BpfCounters, Event, Input};
 use crate::feed::Detector;
 use crate::report::LossReport;
-use crate::sink::{self, RunReport, Sink};
+use crate::sink::live::{self, LiveView};
+use crate::sink::{self, LiveTick, RunReport, Sink};
 use crate::source::live::{EndReason, LiveHandler};
-use crate::source::target;
+use crate::source::target::{self, TargetSpec};
 
 use super::recording::{self, Recording};
 
@@ -54,22 +56,38 @@ impl LiveHandler for Watcher<'_> {
     }
 
     fn counters(&mut self, now_ns: u64, c: &BpfCounters) -> Result<(), Error> {
+        let tick = LiveTick {
+            engine: self.detector.engine(),
+            counters: c,
+        };
+        if self.failed.is_none()
+            && let Err(e) = self.sink.tick(&tick)
+        {
+            self.failed = Some(e);
+        }
         match &mut self.recording {
             Some(r) => r.counters(now_ns, c),
             None => Ok(()),
         }
     }
 
+    fn ending(&mut self) {
+        self.sink.closing();
+    }
+
     fn done(&self) -> bool {
-        self.failed.is_some() || (self.exit_on_finding && self.findings > 0)
+        self.failed.is_some()
+            || (self.exit_on_finding && self.findings > 0)
+            || self.sink.quit_requested()
     }
 }
 
 pub fn run(args: &WatchArgs) -> Result<u8, Error> {
-    let resolved = recording::resolve(&args.target)?;
+    let mut resolved = recording::resolve(&args.target)?;
     // Create the file before attaching, so a path that cannot be written is found before
     // anything is attached or started.
     let mut recording = args.record.as_deref().map(Recording::create).transpose()?;
+    let mut view = live_view(args, &mut resolved)?;
     let live = recording::attach(resolved, args.ring_size, args.record.as_deref())?;
     if let Some(r) = &mut recording {
         r.header(
@@ -78,9 +96,16 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
         )?;
     }
     let info = live.info.clone();
+    let sink = match view.take() {
+        Some(mut v) => {
+            v.attached(&info);
+            Box::new(v) as Box<dyn Sink>
+        }
+        None => sink::for_stdout(args.json, args.text),
+    };
     let mut w = Watcher {
         detector: Detector::new(args.detect.engine_config()),
-        sink: sink::for_stdout(args.json, args.text),
+        sink,
         recording,
         found: Vec::new(),
         findings: 0,
@@ -95,6 +120,7 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
         _ => false,
     };
     let reason = match end.reason {
+        EndReason::Done if w.sink.quit_requested() => "quit",
         EndReason::Done => "exit_on_finding",
         r => r.name(),
     };
@@ -128,4 +154,25 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
     } else {
         EXIT_OK
     })
+}
+
+/// The live view, when stdout is a terminal and no line form was asked for; it takes the
+/// terminal at once (showing that it attaches). A command it starts writes to a pipe the view
+/// keeps, not to the terminal the view draws on.
+fn live_view(args: &WatchArgs, resolved: &mut target::Resolved) -> Result<Option<LiveView>, Error> {
+    use std::io::IsTerminal;
+    if args.plain || args.json || args.text || !std::io::stdout().is_terminal() {
+        return Ok(None);
+    }
+    let output = match resolved.spec {
+        TargetSpec::Spawn(_) => {
+            let (r, w) = live::output_pipe().map_err(Error::Output)?;
+            resolved.child_output = Some(w);
+            Some(r)
+        }
+        _ => None,
+    };
+    LiveView::start(&resolved.exe, output)
+        .map(Some)
+        .map_err(Error::Output)
 }

@@ -5,15 +5,19 @@
 //!   interleaving, one column per thread; a summary at the end.
 //! * [`json`]: one JSON object per line: each finding (`"kind":"stuck_p_in_stw"` or
 //!   `"slow_stw"`), then the summary (`"kind":"summary"`).
+//! * [`live`]: `watch` on a terminal: a full-screen view of the engine's model, redrawn on the
+//!   live source's ticks; the text form of the findings and summary once it closes.
 
 pub mod json;
+pub mod live;
 pub mod text;
 
 use std::io::{self, IsTerminal};
 
 use serde::Serialize;
 
-use crate::engine::{Finding, Summary};
+use crate::engine::{Engine, Finding, Summary};
+use crate::event::BpfCounters;
 use crate::report::LossReport;
 use crate::tracefile::TargetInfo;
 
@@ -21,6 +25,23 @@ use crate::tracefile::TargetInfo;
 pub trait Sink {
     fn finding(&mut self, f: &Finding) -> io::Result<()>;
     fn report(&mut self, r: &RunReport) -> io::Result<()>;
+    /// A live source's tick (every drain period): what a view draws from. Line sinks ignore it.
+    fn tick(&mut self, _tick: &LiveTick<'_>) -> io::Result<()> {
+        Ok(())
+    }
+    /// The run is over; its end (detaching, the last findings, the report) follows.
+    fn closing(&mut self) {}
+    /// The person asked to stop (the live view's `q`): the run ends as if it were done.
+    fn quit_requested(&self) -> bool {
+        false
+    }
+}
+
+/// What a sink may read at a live tick: the engine itself (never a copy of its state) and the
+/// BPF counters so far.
+pub struct LiveTick<'a> {
+    pub engine: &'a Engine,
+    pub counters: &'a BpfCounters,
 }
 
 /// The end of a run: the engine's summary and what the source knows.
@@ -34,8 +55,8 @@ pub struct RunReport {
     /// Events not fed to the engine (unreadable arguments, refused by its decoder).
     pub not_fed: u64,
     pub target: Option<TargetInfo>,
-    /// Why the run ended: `target_exited`, `signal`, `duration`, `exit_on_finding`; for a
-    /// file, how its recording ended (`null`: cut off).
+    /// Why the run ended: `target_exited`, `signal`, `duration`, `exit_on_finding`, `quit`
+    /// (the live view's `q`); for a file, how its recording ended (`null`: cut off).
     pub end: Option<String>,
     /// The target's exit status, when known (spawn mode).
     pub target_exit: Option<i32>,

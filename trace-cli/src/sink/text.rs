@@ -85,6 +85,9 @@ pub fn summary_text(r: &RunReport) -> String {
         }
         (Some(e), None, _) if e == "target_exited" => Some("exited".to_owned()),
         (Some(e), _, _) if e == "signal" => Some("watch stopped by a signal".to_owned()),
+        (Some(e), _, _) if e == "quit" => {
+            Some("still running (watch quit and detached its probes)".to_owned())
+        }
         _ => None,
     };
     if let Some(t) = target {
