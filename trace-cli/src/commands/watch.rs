@@ -172,7 +172,14 @@ fn live_view(args: &WatchArgs, resolved: &mut target::Resolved) -> Result<Option
         }
         _ => None,
     };
-    LiveView::start(&resolved.exe, output)
-        .map(Some)
-        .map_err(Error::Output)
+    match LiveView::start(&resolved.exe, output) {
+        Ok(view) => Ok(Some(view)),
+        // A terminal that cannot be driven (no raw mode, no controlling tty): the line
+        // output, as without a terminal.
+        Err(e) => {
+            tracing::info!("no live view ({e}): line output");
+            resolved.child_output = None;
+            Ok(None)
+        }
+    }
 }

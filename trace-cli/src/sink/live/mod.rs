@@ -109,15 +109,15 @@ impl LiveView {
     /// attached to `exe`. `output`: a started command's stdout and stderr, kept for the end
     /// (see [`output_pipe`]).
     pub fn start(exe: &str, output: Option<OwnedFd>) -> io::Result<LiveView> {
+        let mut terminal = take_terminal().inspect_err(|_| {
+            let _ = give_back_terminal();
+        })?;
         let output = output.map(|fd| {
             let tail = Arc::new(Mutex::new(Tail::default()));
             let t = Arc::clone(&tail);
             std::thread::spawn(move || read_output(fd, &t));
             tail
         });
-        let mut terminal = take_terminal().inspect_err(|_| {
-            let _ = give_back_terminal();
-        })?;
         let now = Instant::now();
         let target = short_name(exe);
         let attaching = format!("trace-cli watch: attaching the probes to {exe}…");
@@ -200,14 +200,14 @@ impl LiveView {
 
     fn draw(&mut self, tick: &LiveTick<'_>) -> io::Result<()> {
         let now = Instant::now();
-        let events = tick.engine.summary().events;
+        let summary = tick.engine.summary();
+        let events = summary.events;
         let dt = now.duration_since(self.rate_from.0).as_secs_f64();
         if dt >= 1.0 {
             self.events_per_s = events.saturating_sub(self.rate_from.1) as f64 / dt;
             self.rate_from = (now, events);
         }
         let c = tick.counters;
-        let summary = tick.engine.summary();
         let (model, now_ns, events, nfindings) = match &self.paused {
             Some(f) => (&f.model, f.now_ns, f.events, f.findings),
             None => (
