@@ -35,6 +35,22 @@ pub fn attach(target: Resolved, ring_size: u32, file: Option<&Path>) -> Result<L
     })
 }
 
+/// A trace file's header for a run attached by `live`; `writer` names what wrote it.
+pub fn header(live: &Live, writer: String) -> Header {
+    let (catalog, code_tables) = Header::current_catalog();
+    Header {
+        format_version: FORMAT_VERSION,
+        catalog_version: goro_probes::CATALOG_VERSION,
+        catalog,
+        code_tables,
+        target: live.info.clone(),
+        clock: live.clock,
+        ring_size: live.ring_size,
+        sites: live.sites,
+        writer,
+    }
+}
+
 /// A run's trace file, written as the events come.
 pub struct Recording<'a> {
     pub writer: Writer,
@@ -64,18 +80,7 @@ impl<'a> Recording<'a> {
 
     /// The header: what was attached to, and `writer` naming what wrote the file.
     pub fn header(&mut self, live: &Live, writer: String) -> Result<(), Error> {
-        let (catalog, code_tables) = Header::current_catalog();
-        let header = Header {
-            format_version: FORMAT_VERSION,
-            catalog_version: goro_probes::CATALOG_VERSION,
-            catalog,
-            code_tables,
-            target: live.info.clone(),
-            clock: live.clock,
-            ring_size: live.ring_size,
-            sites: live.sites,
-            writer,
-        };
+        let header = header(live, writer);
         self.writer.header(&header).map_err(|e| self.err(e))
     }
 

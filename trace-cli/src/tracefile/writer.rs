@@ -4,7 +4,10 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::{CHUNK_MAGIC, End, FORMAT_VERSION, Header, MAGIC, TAG_COUNTERS, TAG_END, TAG_EVENT};
+use super::{
+    CHUNK_MAGIC, End, FORMAT_VERSION, Header, MAGIC, State, TAG_COUNTERS, TAG_END, TAG_EVENT,
+    TAG_STATE,
+};
 use crate::event::{BpfCounters, Event};
 
 /// A chunk is written when its raw records reach this size (or on [`Writer::flush`]).
@@ -86,6 +89,17 @@ impl Writer {
         for v in [ts_ns, c.hits, c.drops, c.spec_misses, c.read_errors] {
             b.extend_from_slice(&v.to_le_bytes());
         }
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Appends a state record (a flight recording's start: before any event).
+    pub fn state(&mut self, state: &State) -> io::Result<()> {
+        let json = serde_json::to_vec(state).map_err(io::Error::other)?;
+        let len = u32::try_from(json.len()).map_err(io::Error::other)?;
+        self.buf.push(TAG_STATE);
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(&json);
         self.records += 1;
         Ok(())
     }
