@@ -346,8 +346,9 @@ impl FlightRecorder {
         }
     }
 
-    /// Writes the state, the held events and the ring as a trace file judged at `at_ns`.
-    fn write(&mut self, kind: Kind, at_ns: u64) -> Result<FlightFile, Error> {
+    /// Writes the state, the held events and the ring as a trace file judged at `at_ns`, now,
+    /// whatever the rule ([`FlightRecorder::recording_for`] applies it; benchmarks call this).
+    pub fn write(&mut self, kind: Kind, at_ns: u64) -> Result<FlightFile, Error> {
         let t0 = Instant::now();
         let path = self.path_for(kind);
         let shown = path.display().to_string();
