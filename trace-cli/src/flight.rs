@@ -253,15 +253,17 @@ pub struct FlightRecorder {
 }
 
 impl FlightRecorder {
-    /// `header`: the recordings' header (the run's target, catalog, clock). `from_start`:
-    /// the target is traced from its start (spawn mode), as the file's replay will assume.
+    /// `header`: the recordings' header (the run's target, catalog, clock; its format is
+    /// raised to the one with state records). The target counts as traced from its start
+    /// (spawn mode) as the recording's replay will assume.
     pub fn new(
         window_ns: u64,
         max_bytes: u64,
         dir: PathBuf,
-        header: Header,
+        mut header: Header,
         config: Config,
     ) -> FlightRecorder {
+        header.format_version = crate::tracefile::FORMAT_VERSION;
         let from_start = header.target.mode == "spawn";
         FlightRecorder {
             ring: Ring::new(window_ns, max_bytes),

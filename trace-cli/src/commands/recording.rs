@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::event::{BpfCounters, Event};
 use crate::source::live::{self, Live, Program, RunEnd};
 use crate::source::target::{self, Resolved, TargetSpec};
-use crate::tracefile::{End, FORMAT_VERSION, Header, Writer};
+use crate::tracefile::{End, Header, PLAIN_FORMAT_VERSION, Writer};
 
 /// A chunk (with the counters before it) at least this often, so a run killed at any moment
 /// loses at most about this much of its file.
@@ -35,11 +35,12 @@ pub fn attach(target: Resolved, ring_size: u32, file: Option<&Path>) -> Result<L
     })
 }
 
-/// A trace file's header for a run attached by `live`; `writer` names what wrote it.
+/// A trace file's header for a run attached by `live`; `writer` names what wrote it. Format
+/// 1: a flight recording raises it.
 pub fn header(live: &Live, writer: String) -> Header {
     let (catalog, code_tables) = Header::current_catalog();
     Header {
-        format_version: FORMAT_VERSION,
+        format_version: PLAIN_FORMAT_VERSION,
         catalog_version: goro_probes::CATALOG_VERSION,
         catalog,
         code_tables,

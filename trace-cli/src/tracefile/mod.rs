@@ -25,7 +25,9 @@
 //! A flight recording (`watch --flight`) holds only the last seconds of a run, so it starts
 //! with a state record: the engine's model and the ordering checks' baselines as they stood
 //! just before its first event, which replaying the events alone could not rebuild. Format 2
-//! added that record; this reader reads formats 1 and 2, and the writer writes 2.
+//! added that record: flight recordings are format 2, every other file stays format 1 (the
+//! header's `format_version` says which; the writer puts it in the preamble too). This reader
+//! reads both.
 
 mod reader;
 mod writer;
@@ -38,10 +40,14 @@ use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"GOROTRC\n";
 pub const CHUNK_MAGIC: &[u8; 4] = b"GCHK";
-/// Bumped on every incompatible change of the layout above.
+/// Bumped on every incompatible change of the layout above: the newest this reader reads.
 pub const FORMAT_VERSION: u32 = 2;
-/// The oldest format this reader still reads (format 2 only added the state record).
+/// The oldest format this reader still reads. Format 2 only added the state record, so a
+/// file without one is written as format 1 (`PLAIN_FORMAT_VERSION`), and a trace-cli that
+/// predates the flight recorder still reads every other recording.
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
+/// The format of a file without a state record.
+pub const PLAIN_FORMAT_VERSION: u32 = 1;
 /// Bytes before the header JSON.
 pub const PREAMBLE_LEN: usize = 8 + 4 + 4 + 4;
 /// Bytes of a chunk header.
@@ -462,6 +468,7 @@ mod tests {
         w.finish(&End::default()).unwrap();
         let (recs, damage, _) = read_all(&path);
         assert_eq!(damage, None);
+        let state_again = state.clone();
         assert_eq!(recs[0], Record::State(Box::new(state)));
         assert_eq!(recs.len(), 12);
         // The same bytes labelled format 1 (no state record in them then) read too; an
@@ -474,6 +481,19 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = Reader::open(&path).err().unwrap().to_string();
         assert!(err.contains("version 3"), "{err}");
+        // A plain recording stays format 1, readable by a trace-cli without the flight
+        // recorder, and cannot take a state record.
+        let mut w = Writer::create(&path).unwrap();
+        w.header(&Header {
+            format_version: PLAIN_FORMAT_VERSION,
+            ..header()
+        })
+        .unwrap();
+        assert!(w.state(&state_again).is_err());
+        w.finish(&End::default()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes[8..12], 1u32.to_le_bytes());
+        assert_eq!(Reader::open(&path).unwrap().header().format_version, 1);
         let _ = std::fs::remove_file(path);
     }
 
