@@ -189,15 +189,40 @@ fn a_one_second_recording_still_names_a_hang_that_began_seconds_before() {
     let file = PathBuf::from(path);
     assert!(file.exists(), "{path}");
     assert!(text.contains("flight recorder: last 1 s"), "{text}");
-    let live_p: String = text
+    // Each live finding as (P, status, cause), from lines like
+    // `stuck_p_in_stw: P0 _Pidle blocks stop-the-world #5 ... — cause: template_thread_race (...)`.
+    let mut live: Vec<String> = text
         .lines()
-        .find_map(|l| l.strip_prefix("stuck_p_in_stw: "))
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{text}"))
-        .to_owned();
+        .filter_map(|l| l.strip_prefix("stuck_p_in_stw: "))
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            let (p, status) = (w.next().unwrap(), w.next().unwrap());
+            let cause = l.split("cause: ").nth(1).unwrap().split_whitespace().next();
+            format!("{p} {status} {}", cause.unwrap())
+        })
+        .collect();
+    live.sort();
+    let race = live
+        .iter()
+        .find(|k| k.ends_with("template_thread_race"))
+        .unwrap_or_else(|| panic!("a template thread race live: {text}"));
+    let live_p = race.split_whitespace().next().unwrap().to_owned();
 
     let a = analyze(&file, "3s");
     let stuck = of_kind(&a, "stuck_p_in_stw");
+    let mut replayed: Vec<String> = stuck
+        .iter()
+        .map(|f| {
+            format!(
+                "P{} {} {}",
+                f["p"],
+                f["status"].as_str().unwrap(),
+                f["cause"].as_str().unwrap()
+            )
+        })
+        .collect();
+    replayed.sort();
+    assert_eq!(live, replayed, "the same findings from the recording");
     let f = stuck
         .iter()
         .find(|f| format!("P{}", f["p"]) == live_p)
