@@ -119,20 +119,9 @@ pub(crate) fn claim(sched: &Sched) {
     fence(Ordering::Release);
     h.owner.store(addr(sched), Ordering::Relaxed);
     for row in &t.ps[..(h.ps_len.load(Ordering::Relaxed) as usize).min(MAX_PS)] {
-        row.owner.store(0, Ordering::Relaxed);
-        for w in [
-            &row.end,
-            &row.status_seq,
-            &row.since_ns,
-            &row.last_m,
-            &row.owner_m,
-            &row.handed_to,
-            &row.begin,
-        ] {
-            w.store(0, Ordering::Relaxed);
-        }
-        row.last_reason.store(0, Ordering::Relaxed);
-        row.on_idle_list.store(0, Ordering::Relaxed);
+        // Owned by nobody until this runtime creates the P: an earlier runtime's P still
+        // winding down finds the row taken and writes nothing.
+        row.reset(0);
     }
     for row in &t.ms[..(h.ms_len.load(Ordering::Relaxed) as usize).min(MAX_MS)] {
         clear_m_row(row);
