@@ -296,6 +296,15 @@ impl FlightRecorder {
         Ok(())
     }
 
+    /// The process's scheduler state read from its memory when the run starts (`watch
+    /// --pid`): the tail starts from it, as the live engine does, before any event.
+    pub fn snapshot(&mut self, s: &crate::engine::Snapshot) {
+        let t = &mut self.tail;
+        t.ts_ns = t.ts_ns.max(s.now_ns);
+        t.detector.snapshot(s.clone(), &mut t.scratch);
+        t.scratch.clear();
+    }
+
     fn push(&mut self, e: Entry) {
         let tail = &mut self.tail;
         self.ring.push(e, &mut |old| tail.take(old));

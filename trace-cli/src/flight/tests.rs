@@ -376,3 +376,70 @@ fn a_finding_the_tail_already_made_is_made_again_from_the_recording() {
     assert!(end.state.unwrap().events_before > 60);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn attached_to_a_process_already_hung_the_recording_starts_from_its_memory_snapshot() {
+    use crate::engine::snapshot::{MSnap, PSnap, Snapshot, StwSnap, TemplateSnap};
+    // What `watch --pid` reads from the state table of a process hung 1.6 s ago: P1 idle,
+    // handed to M5, which is queued for a template thread that never came.
+    let now = 20 * S;
+    let p = |id, status, handed_to| PSnap {
+        id,
+        status,
+        since_ns: Some(now - 1_500 * MS),
+        owner: None,
+        handed_to,
+        on_idle_list: false,
+        last_m: Some(1),
+        last_reason: Some(Reason::Release),
+        seq: Some(9),
+    };
+    let snap = Snapshot {
+        now_ns: now,
+        nprocs: 2,
+        ps: vec![p(0, PStatus::GcStop, None), p(1, PStatus::Idle, Some(5))],
+        ms: vec![MSnap {
+            id: 5,
+            next_p: Some(1),
+            queued_for_template: true,
+            ..MSnap::default()
+        }],
+        stw: Some(StwSnap {
+            id: 1,
+            reason: StwReason::ReadStats,
+            start_ns: Some(now - 1_600 * MS),
+            stopwait: 1,
+        }),
+        template: TemplateSnap {
+            flag: true,
+            flag_by: Some(2),
+            handoff_len: 1,
+            ..TemplateSnap::default()
+        },
+    };
+    let dir = scratch("snapshot");
+    let config = Config::default();
+    let mut live = Detector::new(config);
+    let mut found = Vec::new();
+    live.snapshot(snap.clone(), &mut found);
+    assert_eq!(found.len(), 1, "found at once from the snapshot");
+    let mut fl = FlightRecorder::new(S, DEFAULT_MAX_BYTES, dir.clone(), header(), config);
+    fl.snapshot(&snap);
+    // Then only the stop's wait rounds, for longer than the window.
+    for i in 1..300u64 {
+        let t = now + i * 10 * MS;
+        if i % 10 == 0 {
+            fl.event(&ev(t, 13, "stw_wait", &[("id", 1), ("stopwait", 1)]));
+        }
+        fl.counters(t, &BpfCounters::default());
+    }
+    let path = fl.recording_for(&found[0]).unwrap();
+    let (replayed, _) = analyze(&path, config);
+    assert_eq!(replayed.len(), 1, "{replayed:?}");
+    let (a, b) = (&replayed[0], &found[0]);
+    assert_eq!((a.p, a.status, a.cause), (b.p, b.status, b.cause));
+    assert_eq!(a.cause, Some(Cause::TemplateThreadRace));
+    assert_eq!(a.handed_to, b.handed_to);
+    assert_eq!(a.template, b.template);
+    std::fs::remove_dir_all(&dir).ok();
+}
