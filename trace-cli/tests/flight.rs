@@ -364,3 +364,61 @@ fn bad_flight_arguments_are_refused_before_anything_runs() {
         "cannot create /nonexistent/flights: no such file or directory",
     );
 }
+
+#[test]
+fn attached_to_a_process_already_hung_the_recording_explains_it_too() {
+    if !can_trace("attached_to_a_process_already_hung_the_recording_explains_it_too") {
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    let bin = template_race();
+    let dir = scratch("flight-pid");
+    for _ in 0..3 {
+        let mut child = Command::new(&bin)
+            .args(["--legacy", "--widen", "--runtimes", "3"])
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let pid: u32 = first.split_whitespace().nth(2).unwrap().parse().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        if child.try_wait().unwrap().is_some() {
+            eprintln!("every runtime won the race; again");
+            continue;
+        }
+        // Hung before watch attached: the live engine starts from the process's state table,
+        // and so must the recording, which holds nothing but wait rounds.
+        let out = watch(&[
+            "--json",
+            "--pid",
+            &pid.to_string(),
+            "--stw-timeout",
+            "200ms",
+            "--exit-on-finding",
+            "--flight",
+            "1",
+            "--flight-dir",
+            dir.to_str().unwrap(),
+        ]);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let v = lines(&stdout(&out));
+        let (stuck, file) = stuck_with_file(&v, &dir);
+        let a = analyze(&file, "200ms");
+        let mut live: Vec<String> = stuck.iter().map(key).collect();
+        let mut replayed: Vec<String> =
+            of_kind(&a, "stuck_p_in_stw").into_iter().map(key).collect();
+        live.sort();
+        replayed.sort();
+        assert_eq!(live, replayed);
+        assert!(stuck[0]["p"].is_u64(), "{}", stuck[0]);
+        std::fs::remove_dir_all(&dir).ok();
+        return;
+    }
+    panic!("the legacy scenario did not hang in three runs");
+}
