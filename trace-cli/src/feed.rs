@@ -6,7 +6,7 @@ use crate::engine::{self, Config, Engine, Finding};
 use crate::event::{self, LossKind};
 
 /// The engine, fed from a source. See the module documentation.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Detector {
     engine: Engine,
     /// Events delivered with an argument the BPF side could not read: not fed (their
@@ -60,8 +60,19 @@ impl Detector {
                 }
             },
             event::Input::Tick(now_ns) => engine::Input::Tick { now_ns },
+            event::Input::State(s) => engine::Input::Restore {
+                now_ns: s.ts_ns,
+                model: Box::new(s.model),
+            },
         };
         self.engine.feed_into(fed, out);
+    }
+
+    /// The process's whole scheduler state, read from its memory (see [`engine::Snapshot`]):
+    /// replaces the model; the events that follow apply on top of it.
+    pub fn snapshot(&mut self, s: engine::Snapshot, out: &mut Vec<Finding>) {
+        self.engine
+            .feed_into(engine::Input::Snapshot(Box::new(s)), out);
     }
 
     /// The end of the stream: applies what is buffered and judges at `end_ns` (a recording's

@@ -11,6 +11,8 @@
 //! * [`feed`]: a source's stream into the engine, the same way for every source.
 //! * [`sink`]: findings and the summary, as text for a person or JSON lines.
 //! * [`tracefile`]: the trace file's writer and reader.
+//! * [`flight`]: `watch --flight`, the last seconds kept in memory and written as a trace
+//!   file when a finding fires.
 //! * [`snapshot`]: a process's scheduler state read from its memory or a core file
 //!   (`inspect`).
 //! * [`commands`]: one small module per subcommand, wiring a source to its output.
@@ -26,6 +28,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod feed;
+pub mod flight;
 pub mod logging;
 pub mod report;
 pub mod sink;

@@ -2,15 +2,23 @@
 //! engine → a sink; each finding as it happens, a summary at the end. With `--record FILE`
 //! the run's trace file too, as `record` writes it. On a terminal (without `--plain`, `--json`
 //! or `--text`) the sink is the full-screen live view, redrawn on the source's ticks.
+//!
+//! Attached to a running process (`--pid`), it first reads the process's scheduler state
+//! from its memory, as `inspect` does, and starts the engine from it: a process already hung
+//! sends no event, so without it a stop-the-world found waiting could be timed but not
+//! explained.
 
 use crate::cli::WatchArgs;
 use crate::engine::Finding;
+use crate::engine::Snapshot;
 use crate::error::{EXIT_FINDING, EXIT_OK, Error};
 use crate::event::{BpfCounters, Event, Input};
 use crate::feed::Detector;
+use crate::flight::{DEFAULT_MAX_BYTES, FlightRecorder};
 use crate::report::LossReport;
 use crate::sink::live::{self, LiveView};
 use crate::sink::{self, LiveTick, RunReport, Sink};
+use crate::snapshot::{Memory, goro, process::Process};
 use crate::source::live::{EndReason, LiveHandler};
 use crate::source::target::{self, TargetSpec};
 
@@ -20,6 +28,8 @@ struct Watcher<'a> {
     detector: Detector,
     sink: Box<dyn Sink>,
     recording: Option<Recording<'a>>,
+    /// `--flight`: the last seconds, written when a finding fires.
+    flight: Option<FlightRecorder>,
     found: Vec<Finding>,
     findings: u64,
     exit_on_finding: bool,
@@ -29,8 +39,11 @@ struct Watcher<'a> {
 
 impl Watcher<'_> {
     fn emit(&mut self) {
-        for f in self.found.drain(..) {
+        for mut f in self.found.drain(..) {
             self.findings += 1;
+            if let Some(fl) = &mut self.flight {
+                f.flight_file = fl.recording_for(&f);
+            }
             if self.failed.is_none()
                 && let Err(e) = self.sink.finding(&f)
             {
@@ -42,6 +55,9 @@ impl Watcher<'_> {
 
 impl LiveHandler for Watcher<'_> {
     fn raw(&mut self, ev: &Event) -> Result<(), Error> {
+        if let Some(fl) = &mut self.flight {
+            fl.event(ev);
+        }
         match &mut self.recording {
             Some(r) => r.event(ev),
             None => Ok(()),
@@ -56,6 +72,9 @@ impl LiveHandler for Watcher<'_> {
     }
 
     fn counters(&mut self, now_ns: u64, c: &BpfCounters) -> Result<(), Error> {
+        if let Some(fl) = &mut self.flight {
+            fl.counters(now_ns, c);
+        }
         let tick = LiveTick {
             engine: self.detector.engine(),
             counters: c,
@@ -87,6 +106,10 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
     // Create the file before attaching, so a path that cannot be written is found before
     // anything is attached or started.
     let mut recording = args.record.as_deref().map(Recording::create).transpose()?;
+    let flight_dir = args.flight.flight_dir.clone().unwrap_or_else(|| ".".into());
+    if args.flight.flight.is_some() {
+        FlightRecorder::check_dir(&flight_dir)?;
+    }
     let mut view = live_view(args, &mut resolved)?;
     let live = recording::attach(resolved, args.ring_size, args.record.as_deref())?;
     if let Some(r) = &mut recording {
@@ -96,6 +119,24 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
         )?;
     }
     let info = live.info.clone();
+    // Read after the probes are attached: a change the read misses is then an event, and
+    // the P status events it already holds are older (by `seq`) and ignored.
+    let start = match live.info.pid {
+        Some(pid) if info.mode == "pid" => start_state(pid),
+        _ => None,
+    };
+    let flight = args.flight.flight.map(|window| {
+        FlightRecorder::new(
+            u64::try_from(window.as_nanos()).unwrap_or(u64::MAX),
+            args.flight.flight_max_bytes.unwrap_or(DEFAULT_MAX_BYTES),
+            flight_dir,
+            recording::header(
+                &live,
+                format!("trace-cli {} (watch --flight)", env!("CARGO_PKG_VERSION")),
+            ),
+            args.detect.engine_config(),
+        )
+    });
     let sink = match view.take() {
         Some(mut v) => {
             v.attached(&info);
@@ -107,11 +148,21 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
         detector: Detector::new(args.detect.engine_config()),
         sink,
         recording,
+        flight,
         found: Vec::new(),
         findings: 0,
         exit_on_finding: args.exit_on_finding,
         failed: None,
     };
+    if let Some(snap) = start {
+        // The flight recorder's state starts from it too, so a recording of a process that
+        // was already hung explains it as the live engine does.
+        if let Some(fl) = &mut w.flight {
+            fl.snapshot(&snap);
+        }
+        w.detector.snapshot(snap, &mut w.found);
+        w.emit();
+    }
     let end = live.run(args.duration, &mut w)?;
     // A started command still running is ours to end: hung (the usual reason to stop at a
     // finding), or left behind by a signal or `--duration`. Killed, never left orphaned.
@@ -147,6 +198,7 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
         seconds: Some(end.elapsed.as_secs_f64()),
         file: args.record.as_ref().map(|p| p.display().to_string()),
         file_note: None,
+        flight: w.flight.as_ref().map(FlightRecorder::report),
     };
     w.sink.report(&report)?;
     Ok(if w.findings > 0 {
@@ -154,6 +206,25 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
     } else {
         EXIT_OK
     })
+}
+
+/// The scheduler state of process `pid` as of now, from its goro state table; `None` (with
+/// a note on stderr) if it cannot be read: the run goes on from events alone.
+fn start_state(pid: u32) -> Option<Snapshot> {
+    let read = Process::open(pid).and_then(|mut proc| {
+        let addr = proc.table_addr();
+        goro::read_table(&mut proc as &mut dyn Memory, addr)
+    });
+    match read {
+        Ok(read) => Some(goro::to_snapshot(&read, goro::monotonic_now())),
+        Err(e) => {
+            eprintln!(
+                "trace-cli: note: the process's scheduler state could not be read ({e}); \
+                 what was true before the probes were attached is unknown"
+            );
+            None
+        }
+    }
 }
 
 /// The live view, when stdout is a terminal and no line form was asked for; it takes the

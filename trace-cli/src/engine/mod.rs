@@ -16,6 +16,7 @@
 //! time pass the reorder window beyond it (a later event, or a tick), so a tick should follow
 //! each drain of a live source, and [`Engine::finish`] ends a recording.
 
+mod codes;
 pub mod detect;
 pub mod finding;
 pub mod input;
@@ -58,8 +59,9 @@ impl Default for Config {
     }
 }
 
-/// See the module documentation.
-#[derive(Debug)]
+/// See the module documentation. `Clone`: the flight recorder saves a copy's model without
+/// disturbing the original (see [`Engine::saved_model`]).
+#[derive(Clone, Debug)]
 pub struct Engine {
     config: Config,
     model: Model,
@@ -139,6 +141,14 @@ impl Engine {
                 self.reorder.push(Item::Lost(count));
                 self.drain(false, out);
             }
+            Input::Restore { model, now_ns } => {
+                // A flight recording's start: the model as it stood when its first event was
+                // recorded. Anything buffered before it is older still and already in it.
+                self.drain(true, out);
+                self.model = *model;
+                self.reorder.advance(now_ns);
+                self.now = self.now.max(now_ns);
+            }
             Input::Snapshot(s) => {
                 // Whatever was buffered happened before the snapshot was read.
                 self.drain(true, out);
@@ -203,6 +213,27 @@ impl Engine {
         let before = out.len();
         detect::stuck_p::check(&mut self.model, self.now, self.config.stw_timeout_ns, out);
         self.stuck += (out.len() - before) as u64;
+    }
+
+    /// The model once every buffered event is applied, ready to start a flight recording:
+    /// what replaying everything fed so far would build. Findings already reported are
+    /// forgotten, so replaying the recording reports them again. Leaves `self` as it was
+    /// only if called on a clone; the flight recorder does.
+    pub fn saved_model(&mut self) -> Model {
+        while let Some(item) = self.reorder.pop(true) {
+            match item {
+                Item::Lost(_) => self.model.lost(),
+                Item::Event(ev) => {
+                    self.model.apply(&ev);
+                }
+            }
+        }
+        let mut m = self.model.clone();
+        if let Some(stw) = &mut m.stw {
+            stw.reported.clear();
+            stw.reported_unnamed = false;
+        }
+        m
     }
 
     /// The run so far.

@@ -155,6 +155,11 @@ impl LiveView {
         self.started = Instant::now();
         self.rate_from = (self.started, 0);
         self.dirty = true;
+        // Whatever reached the terminal while attaching (a note on stderr) is wiped: the
+        // first frame is drawn whole.
+        if let Some(t) = &mut self.terminal {
+            let _ = t.clear();
+        }
     }
 
     /// Handles the keys waiting, without blocking.

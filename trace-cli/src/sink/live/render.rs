@@ -408,6 +408,9 @@ fn finding_lines(v: &View<'_>) -> Vec<Line<'static>> {
         };
         out.push(Line::from(Span::styled(head, alarm(v.color))));
         out.push(Line::raw(format!("   {}", f.explanation)));
+        if let Some(path) = &f.flight_file {
+            out.push(Line::raw(format!("   flight recording: {path}")));
+        }
     }
     out
 }
