@@ -44,16 +44,17 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 /// line `EXIT=<status>` and the terminal's `icanon` setting (raw mode clears it), then
 /// waiting, so the screen stays readable after watch exits.
 struct Pane {
-    socket: String,
+    /// The server's socket, a file of our own, removed at the end.
+    socket: std::path::PathBuf,
 }
 
 impl Pane {
     fn start(width: u16, height: u16, cmd: &str) -> Pane {
-        let socket = format!(
-            "trace-cli-test-{}-{}",
+        let socket = std::env::temp_dir().join(format!(
+            "trace-cli-tmux-{}-{}",
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
-        );
+        ));
         let script = format!(
             "{cmd}; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?icanon'; sleep 600"
         );
@@ -75,7 +76,9 @@ impl Pane {
 
     fn tmux(&self, args: &[&str]) -> Output {
         Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .arg("-S")
+            .arg(&self.socket)
+            .args(["-f", "/dev/null"])
             .args(args)
             .env_remove("TMUX")
             .output()
@@ -127,6 +130,7 @@ impl Pane {
 impl Drop for Pane {
     fn drop(&mut self) {
         let _ = self.tmux(&["kill-server"]);
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
