@@ -72,6 +72,7 @@ pub struct Engine {
     lost: u64,
     seq_gaps: u64,
     stale: u64,
+    earlier_runtime: u64,
     stuck: u64,
     slow: u64,
     /// The latest time the detectors ran at.
@@ -90,6 +91,7 @@ impl Engine {
             lost: 0,
             seq_gaps: 0,
             stale: 0,
+            earlier_runtime: 0,
             stuck: 0,
             slow: 0,
             now: 0,
@@ -183,6 +185,7 @@ impl Engine {
                     let a = self.model.apply(&ev);
                     self.seq_gaps += a.seq_gap;
                     self.stale += u64::from(a.stale);
+                    self.earlier_runtime += u64::from(a.earlier_runtime);
                     self.stws += u64::from(a.stw_begun);
                     if let Some((id, reason, ns)) = a.stopped {
                         self.time_to_stop.record(ns);
@@ -241,6 +244,7 @@ impl Engine {
             seq_gaps: self.seq_gaps,
             late: self.reorder.late,
             stale: self.stale,
+            earlier_runtime: self.earlier_runtime,
             findings: self.stuck + self.slow,
             stuck_p_in_stw: self.stuck,
             slow_stw: self.slow,
