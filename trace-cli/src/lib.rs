@@ -10,6 +10,7 @@
 //!   the same way by every source.
 //! * [`feed`]: a source's stream into the engine, the same way for every source.
 //! * [`sink`]: findings and the summary, as text for a person or JSON lines.
+//! * [`export`]: the engine's steps and findings drawn as a timeline (Perfetto, Chrome JSON).
 //! * [`tracefile`]: the trace file's writer and reader.
 //! * [`snapshot`]: a process's scheduler state read from its memory or a core file
 //!   (`inspect`).
@@ -25,6 +26,7 @@ pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod feed;
 pub mod logging;
 pub mod report;
