@@ -130,3 +130,6 @@ pub trait Format {
     /// Everything was written: close the file's structure and flush.
     fn finish(&mut self) -> io::Result<()>;
 }
+
+#[cfg(test)]
+mod tests;

@@ -404,8 +404,9 @@ impl<F: Format> Timeline<F> {
         let actor_track = |me: &mut Self, m: Option<u64>| m.or(actor).map(|m| me.m_track(m));
         let mut prev_owner = None;
         match kind {
-            // A fresh runtime (the model has just been reset): P and M ids start over.
-            EventKind::ProcResize { old: 0, .. } if self.rt.root.is_some() => {
+            // A fresh runtime (the model has just been reset): P and M ids start over. Ms seen
+            // before the first runtime's first P (its main thread starting) stay with it.
+            EventKind::ProcResize { old: 0, .. } if !self.rt.ps.is_empty() => {
                 self.close_all(ts, "the runtime was replaced by a new one");
                 self.rt = Runtime {
                     number: self.rt.number + 1,
