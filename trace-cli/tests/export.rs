@@ -395,6 +395,10 @@ fn bad_input_is_one_line_and_leaves_no_output() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+    // Never over the input, whatever it is.
+    let o = export(&junk, &["-o", junk.to_str().unwrap()]);
+    assert_error(&o, "would overwrite the trace file");
+    assert!(std::fs::read(&junk).unwrap().starts_with(b"this is not"));
     // -o is required.
     let o = export(&junk, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
@@ -62,14 +62,32 @@ fn draw<F: Format>(args: &ExportArgs, out: F, title: String) -> Result<(F, Stats
     let path = args.output.display().to_string();
     let (out, stats) = timeline
         .finish(at, detector.engine().model())
-        .map_err(|source| Error::Write {
+        .map_err(|source| Error::WriteFile {
             path: path.clone(),
             source,
         })?;
     Ok((out, stats, end))
 }
 
+/// Removes a half-written output, if it is a regular file (never `/dev/full` and the like).
+fn discard(path: &Path) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 pub fn run(args: &ExportArgs) -> Result<u8, Error> {
+    // Creating OUT truncates it: it must not be the recording.
+    if let (Ok(a), Ok(b)) = (
+        std::fs::canonicalize(&args.file),
+        std::fs::canonicalize(&args.output),
+    ) && a == b
+    {
+        return Err(Error::Usage(format!(
+            "{}: the output would overwrite the trace file it is made from",
+            args.output.display()
+        )));
+    }
     // Read the header first: a missing file or one that is not a trace file must not leave
     // an empty OUT behind.
     let header = Reader::open(&args.file)?.header().clone();
@@ -98,16 +116,21 @@ pub fn run(args: &ExportArgs) -> Result<u8, Error> {
         Ok(r) => r,
         Err(e) => {
             // Half a timeline is no use to a viewer.
-            let _ = std::fs::remove_file(&args.output);
+            discard(&args.output);
             return Err(e);
         }
     };
     out.into_inner()
         .map_err(|e| e.into_error())
-        .and_then(|f| f.sync_all())
+        // On disk before we say it is written; a pipe or a device (`-o /dev/stdout`) has
+        // nothing to sync.
+        .and_then(|f| match f.metadata() {
+            Ok(m) if m.is_file() => f.sync_all(),
+            _ => Ok(()),
+        })
         .map_err(|source| {
-            let _ = std::fs::remove_file(&args.output);
-            Error::Write {
+            discard(&args.output);
+            Error::WriteFile {
                 path: path.clone(),
                 source,
             }
@@ -125,6 +148,10 @@ pub fn run(args: &ExportArgs) -> Result<u8, Error> {
             args.file.display()
         ),
         (None, Some(_)) => {}
+    }
+    // What was written, for a person; not when the timeline itself went to a pipe or stdout.
+    if !std::fs::metadata(&args.output).is_ok_and(|m| m.is_file()) {
+        return Ok(EXIT_OK);
     }
     let stdout = std::io::stdout();
     let mut o = stdout.lock();
