@@ -3,7 +3,8 @@
 #   1. the tracing benchmark: a probe hit untraced, with the bare uprobe floor and with the
 #      full handler; the sustained rate without loss; trace-cli record's CPU per event and RSS;
 #   2. the scheduler benchmarks (runtime/benches/sched.rs) untraced, then while
-#      `trace-cli record --binary` traces them, side by side, with the recorder's loss report.
+#      `trace-cli record --binary` traces them, then under `trace-cli watch --binary`, side by
+#      side, with the recorder's loss report.
 #
 #   bench/trace.sh               # plain text
 #   bench/trace.sh --markdown    # the Markdown tables used in docs/PERFORMANCE.md
@@ -41,6 +42,17 @@ done
 "$exe" --bench --json >"$tmp/traced.json"
 kill -INT "$rec"
 wait "$rec"
+# The same under `watch` (the same handler, the detection engine instead of the file); its
+# -v line "attached N probe sites" says when the probes are in.
+target/release/trace-cli -v watch --json --binary "$exe" >"$tmp/watch.json" 2>"$tmp/watch.err" &
+wat=$!
+for _ in $(seq 600); do
+    grep -q "probe sites" "$tmp/watch.err" && break
+    sleep 0.1
+done
+"$exe" --bench --json >"$tmp/watched.json"
+kill -INT "$wat"
+wait "$wat" || true
 
 python3 - "$tmp" "$markdown" <<'PY'
 import json, sys
@@ -50,6 +62,7 @@ def lines(name):
 rows = lines("tracing.json")
 un = {r["name"]: r["ns_per_op"] for r in lines("untraced.json")}
 tr = {r["name"]: r["ns_per_op"] for r in lines("traced.json")}
+wa = {r["name"]: r["ns_per_op"] for r in lines("watched.json")}
 rec = lines("record.json")[-1]
 def fmt(v):
     return f"{v:,.0f}" if v >= 1000 else f"{v:.2f}"
@@ -58,18 +71,20 @@ if md:
     for r in rows:
         print(f"| {r['name']} | {fmt(r['value'])} | {r['unit']} |")
     print()
-    print("| benchmark | untraced ns/op | traced ns/op | traced / untraced |\n|---|---:|---:|---:|")
+    print("| benchmark | untraced ns/op | recorded ns/op | watched ns/op | recorded / untraced | watched / untraced |\n|---|---:|---:|---:|---:|---:|")
     for n in un:
-        t = tr.get(n)
-        print(f"| `{n}` | {fmt(un[n])} | {fmt(t) if t else 'n/a'} | {t / un[n]:.1f}× |" if t else f"| `{n}` | {fmt(un[n])} | n/a | |")
+        t, w = tr.get(n), wa.get(n)
+        print(f"| `{n}` | {fmt(un[n])} | {fmt(t) if t else 'n/a'} | {fmt(w) if w else 'n/a'} | "
+              f"{f'{t / un[n]:.1f}×' if t else ''} | {f'{w / un[n]:.1f}×' if w else ''} |")
 else:
     for r in rows:
         print(f"{r['name']:<55} {fmt(r['value']):>14} {r['unit']}")
     print()
-    print(f"{'benchmark':<16} {'untraced ns/op':>15} {'traced ns/op':>15} {'ratio':>7}")
+    print(f"{'benchmark':<16} {'untraced ns/op':>15} {'recorded ns/op':>15} {'watched ns/op':>15} {'rec':>6} {'watch':>6}")
     for n in un:
-        t = tr.get(n)
-        print(f"{n:<16} {fmt(un[n]):>15} {fmt(t) if t else 'n/a':>15} {t / un[n] if t else 0:>6.1f}x")
+        t, w = tr.get(n), wa.get(n)
+        print(f"{n:<16} {fmt(un[n]):>15} {fmt(t) if t else 'n/a':>15} {fmt(w) if w else 'n/a':>15} "
+              f"{t / un[n] if t else 0:>5.1f}x {w / un[n] if w else 0:>5.1f}x")
 print()
 loss = rec["loss"]
 print(f"recorder while the scheduler benchmarks ran: {rec['events']:,} events in {rec['seconds']:.1f} s, "

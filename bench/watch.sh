@@ -4,8 +4,8 @@
 #      finding's waiting_ms (from the stuck stop's stw_begin to the finding) minus the timeout;
 #   2. engine throughput: analyze on a recorded busy trace (the stress workload), events/s;
 #   3. watch's own CPU and peak RSS, attached by pid to the stress workload for 20 s;
-#   4. the cost of being watched: the stress workload's message throughput, untraced vs
-#      under watch (same seed, same duration).
+#   4. the cost of being watched: server_mix's requests and the stress workload's messages
+#      in 5 s, untraced vs under watch, three alternating pairs each.
 # Needs root (BPF) and python3. The machine has two vCPUs: close other CPU-heavy work first.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,9 +60,21 @@ print(f"  {ev} events in {secs:.1f} s ({ev / secs / 1e3:.0f} K events/s); watch 
       f"peak RSS {int(rss) / 1024:.1f} MiB; drops {v['loss']['drops']}; findings {v['findings']}")
 PY
 
-echo "== 4. the cost of being watched: stress throughput (messages in 5 s), untraced vs watched"
+echo "== 4. the cost of being watched: throughput untraced vs under watch, alternating pairs"
+# Two workloads: server_mix (server-like: RPC over channels, timer waits, blocking calls) and
+# stress (every feature at once, deliberately probe-dense). watch exits 3 when it reports a
+# finding (a slow stop-the-world under load can be one), so its status is not checked here.
+sm=target/release/examples/server_mix
+for i in 1 2 3; do
+    un=$("$sm" --duration 5 | grep -o 'requests: [0-9]*' | cut -d' ' -f2)
+    "$cli" watch --json -- "$sm" --duration 5 >"$tmp/sm.out" 2>/dev/null || true
+    wa=$(grep -o 'requests: [0-9]*' "$tmp/sm.out" | cut -d' ' -f2)
+    ev=$(python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][-1]["events"])' "$tmp/sm.out")
+    python3 -c "print(f'  server_mix run $i: untraced {$un:,} watched {$wa:,} requests: {($un - $wa) / $un * 100:+.1f}% fewer under watch ({$ev / 5e3:.0f} K probe hits/s, {$ev / $wa:.2f} per request)')"
+done
 for i in 1 2 3; do
     un=$("$st" --duration 5 --seed 1 | grep -o 'messages: [0-9]*' | cut -d' ' -f2)
-    wa=$("$cli" watch --text -- "$st" --duration 5 --seed 1 | grep -o 'messages: [0-9]*' | cut -d' ' -f2)
-    python3 -c "print(f'  run $i: untraced {$un:,} watched {$wa:,}: {($un - $wa) / $un * 100:+.1f}% fewer under watch')"
+    "$cli" watch --json -- "$st" --duration 5 --seed 1 >"$tmp/st.out" 2>/dev/null || true
+    wa=$(grep -o 'messages: [0-9]*' "$tmp/st.out" | cut -d' ' -f2)
+    python3 -c "print(f'  stress run $i: untraced {$un:,} watched {$wa:,} messages: {($un - $wa) / $un * 100:+.1f}% fewer under watch')"
 done

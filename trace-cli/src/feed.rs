@@ -74,6 +74,13 @@ impl Detector {
         self.engine.feed_observed(fed, out, obs);
     }
 
+    /// The process's whole scheduler state, read from its memory (see [`engine::Snapshot`]):
+    /// replaces the model; the events that follow apply on top of it.
+    pub fn snapshot(&mut self, s: engine::Snapshot, out: &mut Vec<Finding>) {
+        self.engine
+            .feed_into(engine::Input::Snapshot(Box::new(s)), out);
+    }
+
     /// The end of the stream: applies what is buffered and judges at `end_ns` (a recording's
     /// end, or when a live run stopped).
     pub fn finish(&mut self, end_ns: Option<u64>) -> Vec<Finding> {

@@ -1,5 +1,6 @@
 //! `trace-cli watch` and `analyze` on real processes: the legacy hang found live and from its
-//! recording, the spinning goroutine, a process already hung when attached, and healthy runs
+//! recording, the spinning goroutine, a process already hung when attached (named from its
+//! state read at attach), and healthy runs
 //! that must give no `stuck_p_in_stw`. Needs root (BPF): outside CI it skips loudly; under
 //! CI=true a missing capability fails.
 //!
@@ -171,9 +172,12 @@ fn a_goroutine_spinning_through_a_stop_is_nonpreemptible_on_its_p() {
     assert_eq!(s["stw_in_progress"], Value::Null);
 }
 
+/// Attached to a process whose stop-the-world is already stuck: no event will ever come, so
+/// the finding must come from the state read at attach — the same P, the same M it was
+/// handed to and the same cause `inspect` names — and not wait for an event.
 #[test]
-fn attached_to_a_process_already_hung_the_finding_comes_from_time() {
-    if !can_trace("attached_to_a_process_already_hung_the_finding_comes_from_time") {
+fn attached_to_a_process_already_hung_the_stuck_p_is_named() {
+    if !can_trace("attached_to_a_process_already_hung_the_stuck_p_is_named") {
         return;
     }
     let bin = template_race();
@@ -194,6 +198,16 @@ fn attached_to_a_process_already_hung_the_finding_comes_from_time() {
             eprintln!("every runtime won the race; again");
             continue;
         }
+        let inspected = Command::new(TRACE_CLI)
+            .args([
+                "inspect",
+                "--json",
+                "--stw-timeout",
+                "200ms",
+                &pid.to_string(),
+            ])
+            .output()
+            .unwrap();
         let out = watch(&[
             "--json",
             "--pid",
@@ -202,25 +216,33 @@ fn attached_to_a_process_already_hung_the_finding_comes_from_time() {
             "200ms",
             "--exit-on-finding",
         ]);
+        let alive = child.try_wait().unwrap().is_none();
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        let truth = lines(&inspected);
+        let truth = kind(&truth, "stuck_p_in_stw");
+        assert_eq!(truth.len(), 1, "inspect: {}", stdout(&inspected));
         let v = lines(&out);
         let stuck = kind(&v, "stuck_p_in_stw");
         assert_eq!(stuck.len(), 1, "{}", stdout(&out));
-        let f = stuck[0];
-        // Nothing was seen of the Ps: none is named, and the cause is not guessed.
-        assert_eq!(f["p"], Value::Null);
-        assert_eq!(f["cause"], "unknown");
-        assert_eq!(f["confidence"], "low");
-        assert_eq!(f["stw_reason"], Value::Null, "its begin was not seen");
-        // The wait is known from the first wait round seen: found within a second of it.
-        let waited = f["waiting_ms"].as_f64().unwrap();
-        assert!(
-            waited > TIMEOUT_MS && waited <= TIMEOUT_MS + 1000.0,
-            "{waited}"
+        let (f, t) = (stuck[0], truth[0]);
+        assert!(f["p"].is_u64(), "the P is named: {f}");
+        assert_eq!(f["cause"], "template_thread_race", "{f}");
+        assert_eq!(f["status"], "_Pidle", "{f}");
+        for k in ["p", "cause", "stw_id", "stw_reason"] {
+            assert_eq!(f[k], t[k], "{k}: watch {f} inspect {t}");
+        }
+        assert_eq!(
+            f["handed_to"]["m"], t["handed_to"]["m"],
+            "watch {f} inspect {t}"
         );
-        assert!(f["explanation"].as_str().unwrap().contains("at least"));
+        assert!(f["handed_to"]["m"].is_u64(), "{f}");
+        // The stop began before the attach; its start comes from the state, not from the
+        // first event seen.
+        let waited = f["waiting_ms"].as_f64().unwrap();
+        assert!(waited >= 1000.0, "{waited}");
+        assert!(alive, "attaching left the target running");
         assert_eq!(summary(&v)["target_killed"], false, "not ours to kill");
         return;
     }

@@ -119,20 +119,9 @@ pub(crate) fn claim(sched: &Sched) {
     fence(Ordering::Release);
     h.owner.store(addr(sched), Ordering::Relaxed);
     for row in &t.ps[..(h.ps_len.load(Ordering::Relaxed) as usize).min(MAX_PS)] {
-        row.owner.store(0, Ordering::Relaxed);
-        for w in [
-            &row.end,
-            &row.status_seq,
-            &row.since_ns,
-            &row.last_m,
-            &row.owner_m,
-            &row.handed_to,
-            &row.begin,
-        ] {
-            w.store(0, Ordering::Relaxed);
-        }
-        row.last_reason.store(0, Ordering::Relaxed);
-        row.on_idle_list.store(0, Ordering::Relaxed);
+        // Owned by nobody until this runtime creates the P: an earlier runtime's P still
+        // winding down finds the row taken and writes nothing.
+        row.reset(0);
     }
     for row in &t.ms[..(h.ms_len.load(Ordering::Relaxed) as usize).min(MAX_MS)] {
         clear_m_row(row);
@@ -205,19 +194,23 @@ pub(crate) fn p_created(sched: &Sched, p: &P) {
     let Some(row) = table().ps.get(p.id as usize) else {
         return;
     };
-    row.owner.store(addr(p), Ordering::Relaxed);
+    // Under the row's writer claim: a P of an earlier runtime still recording into this row
+    // finishes first or finds it owned by `p` and writes nothing.
+    row.reset(addr(p));
     table().header.ps_len.fetch_max(p.id + 1, Ordering::Relaxed);
 }
 
 /// P `p` changed status (beside the `p_status` probe): change number `seq`, by M `m`.
-/// The row is written between `begin` and `end` (see `goro_probes::state`); a writer that
-/// finds a later change already written leaves the row alone.
+/// The row is written under its writer claim, between `begin` and `end` (see
+/// `goro_probes::state`); a writer that finds a later change already written, or the row
+/// given to another P meanwhile, leaves it alone.
 #[inline]
 pub(crate) fn p_status(p: &P, to: PStatus, m: u64, reason: Reason, seq: u64) {
     let Some(row) = p_row(p) else {
         return;
     };
     row.record_change(
+        addr(p),
         seq,
         to,
         p.status_since.load(Ordering::Relaxed) as u64,

@@ -1,14 +1,21 @@
 //! `trace-cli watch (--pid PID | --binary PATH | -- CMD ARGS...)`: the live source → the
 //! engine → a sink; each finding as it happens, a summary at the end. With `--record FILE`
 //! the run's trace file too, as `record` writes it.
+//!
+//! Attached to a running process (`--pid`), it first reads the process's scheduler state
+//! from its memory, as `inspect` does, and starts the engine from it: a process already hung
+//! sends no event, so without it a stop-the-world found waiting could be timed but not
+//! explained.
 
 use crate::cli::WatchArgs;
 use crate::engine::Finding;
+use crate::engine::Snapshot;
 use crate::error::{EXIT_FINDING, EXIT_OK, Error};
 use crate::event::{BpfCounters, Event, Input};
 use crate::feed::Detector;
 use crate::report::LossReport;
 use crate::sink::{self, RunReport, Sink};
+use crate::snapshot::{Memory, goro, process::Process};
 use crate::source::live::{EndReason, LiveHandler};
 use crate::source::target;
 
@@ -78,6 +85,12 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
         )?;
     }
     let info = live.info.clone();
+    // Read after the probes are attached: a change the read misses is then an event, and
+    // the P status events it already holds are older (by `seq`) and ignored.
+    let start = match live.info.pid {
+        Some(pid) if info.mode == "pid" => start_state(pid),
+        _ => None,
+    };
     let mut w = Watcher {
         detector: Detector::new(args.detect.engine_config()),
         sink: sink::for_stdout(args.json, args.text),
@@ -87,6 +100,10 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
         exit_on_finding: args.exit_on_finding,
         failed: None,
     };
+    if let Some(snap) = start {
+        w.detector.snapshot(snap, &mut w.found);
+        w.emit();
+    }
     let end = live.run(args.duration, &mut w)?;
     // A started command still running is ours to end: hung (the usual reason to stop at a
     // finding), or left behind by a signal or `--duration`. Killed, never left orphaned.
@@ -128,4 +145,23 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
     } else {
         EXIT_OK
     })
+}
+
+/// The scheduler state of process `pid` as of now, from its goro state table; `None` (with
+/// a note on stderr) if it cannot be read: the run goes on from events alone.
+fn start_state(pid: u32) -> Option<Snapshot> {
+    let read = Process::open(pid).and_then(|mut proc| {
+        let addr = proc.table_addr();
+        goro::read_table(&mut proc as &mut dyn Memory, addr)
+    });
+    match read {
+        Ok(read) => Some(goro::to_snapshot(&read, goro::monotonic_now())),
+        Err(e) => {
+            eprintln!(
+                "trace-cli: note: the process's scheduler state could not be read ({e}); \
+                 what was true before the probes were attached is unknown"
+            );
+            None
+        }
+    }
 }
