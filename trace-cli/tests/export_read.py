@@ -71,7 +71,7 @@ def read_chrome(path):
     with open(path) as f:
         doc = json.load(f)
     base = doc["otherData"]["base_ns"]
-    procs, threads, tracks, slices, instants, open_ = {}, {}, [], [], [], {}
+    procs, threads, tracks, slices, instants = {}, {}, [], [], []
 
     def ns(e):
         return base + round(e["ts"] * 1000)
@@ -87,15 +87,17 @@ def read_chrome(path):
                 tracks.append(threads[key])
             continue
         track = threads[key]
-        if ph == "B":
-            open_.setdefault(track, []).append(
-                {"track": track, "name": e["name"], "start": ns(e), "args": e.get("args", {})}
+        if ph == "X":
+            start = ns(e)
+            slices.append(
+                {
+                    "track": track,
+                    "name": e["name"],
+                    "start": start,
+                    "end": start + round(e["dur"] * 1000),
+                    "args": e.get("args", {}),
+                }
             )
-        elif ph == "E":
-            s = open_[track].pop()
-            s["end"] = ns(e)
-            s["args"].update(e.get("args", {}))
-            slices.append(s)
         elif ph == "i":
             instants.append(
                 {
@@ -114,8 +116,6 @@ def read_chrome(path):
             i["flow_out" if ph == "s" else "flow_in"].append(e["id"])
         else:
             raise SystemExit("unexpected phase %s" % ph)
-    if any(open_.values()):
-        raise SystemExit("slices never ended: %s" % open_)
     return {"tracks": tracks, "slices": slices, "instants": instants}
 
 

@@ -3,9 +3,12 @@
 //!
 //! Each root track (a runtime) is a process (`pid`), each of its tracks a thread (`tid` = the
 //! track's id), named by `M` metadata events and sorted by `thread_sort_index`. Slices are
-//! `B`/`E` pairs, instants `i` with thread scope, flows `s` → `f` (bound to the enclosing
-//! slice). Times are microseconds since `otherData.base_ns` (the recording's start on the
-//! probes' clock), so a double keeps every nanosecond.
+//! complete events (`X`, with their duration), written when they end: a `B` and an `E` at the
+//! same microsecond on one thread (one status ending as the next begins) are left to the
+//! viewer's sort to order, a complete event is not. Instants are `i` with thread scope, flows
+//! `s` → `f` (bound to the enclosing slice). Times are microseconds since `otherData.base_ns`
+//! (the recording's start on the probes' clock), so a double keeps every nanosecond. The array
+//! is not in time order (a slice comes at its end); both viewers sort it.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -14,13 +17,24 @@ use serde_json::{Map, Value as Json, json};
 
 use super::{Args, Colour, Flow, Format, Track, Value};
 
-/// Writes events to `W` as they come. See the module documentation.
+/// A slice begun and not ended yet.
+#[derive(Debug)]
+struct Open {
+    name: String,
+    ts_ns: u64,
+    colour: Colour,
+    args: Args,
+}
+
+/// Writes events to `W` as they come (slices as they end). See the module documentation.
 #[derive(Debug)]
 pub struct Chrome<W: Write> {
     out: W,
     base_ns: u64,
     /// Each track's process (its root's id).
     pid: HashMap<u64, u64>,
+    /// Each track's open slices, innermost last: memory bounded by the tracks, not the file.
+    open: HashMap<u64, Vec<Open>>,
     first: bool,
 }
 
@@ -59,6 +73,7 @@ impl<W: Write> Chrome<W> {
             out,
             base_ns,
             pid: HashMap::new(),
+            open: HashMap::new(),
             first: true,
         }
     }
@@ -119,16 +134,24 @@ impl<W: Write> Format for Chrome<W> {
         colour: Colour,
         args: &Args,
     ) -> io::Result<()> {
-        let (pid, tid) = self.ids(track);
-        let v = json!({"ph": "B", "pid": pid, "tid": tid, "ts": self.ts(ts_ns), "name": name,
-            "cat": "goro", "cname": cname(colour), "args": args_json(args)});
-        self.emit(&v)
+        self.open.entry(track).or_default().push(Open {
+            name: name.to_owned(),
+            ts_ns,
+            colour,
+            args: args.clone(),
+        });
+        Ok(())
     }
 
     fn end(&mut self, track: u64, ts_ns: u64, args: &Args) -> io::Result<()> {
+        let Some(mut s) = self.open.get_mut(&track).and_then(Vec::pop) else {
+            return Ok(());
+        };
+        s.args.extend(args.iter().cloned());
         let (pid, tid) = self.ids(track);
-        let v = json!({"ph": "E", "pid": pid, "tid": tid, "ts": self.ts(ts_ns),
-            "args": args_json(args)});
+        let dur = ts_ns.saturating_sub(s.ts_ns) as f64 / 1e3;
+        let v = json!({"ph": "X", "pid": pid, "tid": tid, "ts": self.ts(s.ts_ns), "dur": dur,
+            "name": s.name, "cat": "goro", "cname": cname(s.colour), "args": args_json(&s.args)});
         self.emit(&v)
     }
 

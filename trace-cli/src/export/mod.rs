@@ -13,8 +13,8 @@
 //! * [`chrome`]: the Chrome JSON trace-event format, for `chrome://tracing` (Perfetto UI opens
 //!   it too).
 //!
-//! Both formats are written as the replay goes (slices as begin and end events, in time
-//! order), so memory stays flat on a long recording.
+//! Both formats are written as the replay goes (Perfetto: slice begin and end events in time
+//! order; Chrome: each slice whole when it ends), so memory stays flat on a long recording.
 
 pub mod chrome;
 pub mod perfetto;

@@ -85,15 +85,14 @@ impl Drawn {
     }
 }
 
-/// Reads the Chrome JSON back: pairs `B`/`E` per thread (the `E` args merged), checks that
-/// each thread's events come in time order.
+/// Reads the Chrome JSON back: slices are complete (`X`) events; checks that each thread's
+/// instants come in time order.
 fn read_chrome(bytes: &[u8]) -> Drawn {
     let v: Json = serde_json::from_slice(bytes).expect("valid JSON");
     let base = v["otherData"]["base_ns"].as_u64().unwrap();
     let ns = |e: &Json| (base as i128 + (e["ts"].as_f64().unwrap() * 1e3).round() as i128) as u64;
     let mut process: HashMap<u64, String> = HashMap::new();
     let mut thread: HashMap<(u64, u64), String> = HashMap::new();
-    let mut open: HashMap<(u64, u64), Vec<Slice>> = HashMap::new();
     let mut last: HashMap<(u64, u64), u64> = HashMap::new();
     // (pid, tid, ts) → (flow started, flow ended) there.
     type Flows = HashMap<(u64, u64, u64), (Option<u64>, Option<u64>)>;
@@ -124,31 +123,27 @@ fn read_chrome(bytes: &[u8]) -> Drawn {
             continue;
         }
         let ts = ns(e);
-        let prev = last.insert(key, ts).unwrap_or(0);
-        assert!(ts >= prev, "{e} before {prev} on its track");
         let track = thread[&key].clone();
         match ph {
-            "B" => open.entry(key).or_default().push(Slice {
+            "X" => d.slices.push(Slice {
                 track,
                 name: e["name"].as_str().unwrap().to_owned(),
                 start: ts,
-                end: 0,
+                end: ts + (e["dur"].as_f64().unwrap() * 1e3).round() as u64,
                 args: args(e),
             }),
-            "E" => {
-                let mut s = open.get_mut(&key).and_then(Vec::pop).expect("E after B");
-                s.end = ts;
-                s.args.extend(args(e));
-                d.slices.push(s);
+            "i" => {
+                let prev = last.insert(key, ts).unwrap_or(0);
+                assert!(ts >= prev, "{e} before {prev} on its track");
+                d.instants.push(Instant {
+                    track,
+                    name: e["name"].as_str().unwrap().to_owned(),
+                    ts,
+                    args: args(e),
+                    flow_out: None,
+                    flow_in: None,
+                });
             }
-            "i" => d.instants.push(Instant {
-                track,
-                name: e["name"].as_str().unwrap().to_owned(),
-                ts,
-                args: args(e),
-                flow_out: None,
-                flow_in: None,
-            }),
             "s" | "f" => {
                 let f = flows.entry((key.0, key.1, ts)).or_default();
                 let id = e["id"].as_u64();
@@ -157,7 +152,6 @@ fn read_chrome(bytes: &[u8]) -> Drawn {
             other => panic!("unexpected phase {other}"),
         }
     }
-    assert!(open.values().all(Vec::is_empty), "every slice ends");
     // A flow event follows its instant on the same thread and time.
     for i in &mut d.instants {
         let key = thread
