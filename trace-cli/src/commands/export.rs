@@ -28,7 +28,9 @@ pub enum ExportFormat {
 }
 
 #[derive(Debug, Args)]
-#[command(override_usage = "trace-cli export <FILE> [--format perfetto|chrome] -o <OUT>")]
+#[command(
+    override_usage = "trace-cli export <FILE> [--format perfetto|chrome] -o <OUT> [--stw-timeout <DUR>] [--slow-stw <DUR>]"
+)]
 pub struct ExportArgs {
     /// A trace file written by `trace-cli record` or `watch --record`.
     pub file: PathBuf,
