@@ -1385,3 +1385,40 @@ fn a_fresh_runtime_in_the_same_process_starts_a_fresh_model() {
     assert!(found.is_empty(), "{:#?}", &found[..found.len().min(3)]);
     assert_eq!(e.summary().stale, 0);
 }
+
+#[test]
+fn a_previous_runtime_s_late_event_does_not_change_the_current_one() {
+    // A recording of `template_race --runtimes 3` had one: a `p_status` of the second
+    // runtime's P1 (seq 2292) delivered after the third runtime, hung on its own P1, had
+    // started. Applied, it showed the stuck P running again.
+    let (healthy, _) = synth::healthy(3, 5_000);
+    let shift = healthy.last().unwrap().ts_ns + 100 * MS;
+    let mut events = healthy.clone();
+    events.extend(race_38931().events.into_iter().map(|mut e| {
+        e.ts_ns += shift;
+        e
+    }));
+    let late = Event {
+        ts_ns: shift - 50 * MS,
+        tid: T4,
+        kind: EventKind::PStatus {
+            p: 2,
+            old: PStatus::Idle,
+            new: PStatus::Running,
+            m: Some(4),
+            reason: Reason::Acquire,
+            seq: Some(9_999),
+        },
+    };
+    events.push(late);
+    let mut e = Engine::new(config());
+    let end = events[events.len() - 2].ts_ns + 100 * MS;
+    let found = run(&mut e, &events, 10 * MS, end);
+    assert_eq!(stuck(&found).len(), 1, "{found:#?}");
+    assert_eq!(e.model().p(2).unwrap().status, Some(PStatus::Idle));
+    let s = e.summary();
+    assert_eq!(
+        (s.late, s.stale, s.stw_in_progress.map(|w| w.0)),
+        (1, 1, Some(1))
+    );
+}
