@@ -18,19 +18,29 @@ use crate::engine::{Config, Engine, Finding, Input, synth};
 
 const TICK: u64 = 10 * MS;
 
-/// Drives the engine over `events` as a replay does (a tick every 10 ms of event time), the
-/// timeline observing it; returns the engine's findings and what was drawn.
-fn draw<F: Format>(out: F, events: &[Event], end: u64, config: Config) -> (F, Stats, Vec<Finding>) {
-    let mut engine = Engine::new(config);
-    let mut tl = Timeline::new(out, "pid 1 (test)".to_owned());
-    let mut found = Vec::new();
+/// The inputs a replay gives the engine for `events`: each event, and a tick every 10 ms of
+/// event time.
+fn inputs(events: &[Event]) -> Vec<Input> {
+    let mut v = Vec::new();
     let mut next_tick = events.first().map_or(0, |e| e.ts_ns) + TICK;
     for e in events {
         while e.ts_ns > next_tick {
-            engine.feed_observed(Input::Tick { now_ns: next_tick }, &mut found, &mut tl);
+            v.push(Input::Tick { now_ns: next_tick });
             next_tick += TICK;
         }
-        engine.feed_observed(Input::Event(*e), &mut found, &mut tl);
+        v.push(Input::Event(*e));
+    }
+    v
+}
+
+/// Drives the engine over `inputs`, the timeline observing it; returns the engine's findings
+/// and what was drawn.
+fn draw<F: Format>(out: F, inputs: &[Input], end: u64, config: Config) -> (F, Stats, Vec<Finding>) {
+    let mut engine = Engine::new(config);
+    let mut tl = Timeline::new(out, "pid 1 (test)".to_owned());
+    let mut found = Vec::new();
+    for i in inputs {
+        engine.feed_observed(i.clone(), &mut found, &mut tl);
     }
     found.extend(engine.finish_observed(Some(end), &mut tl));
     let (out, stats) = tl.finish(end, engine.model()).expect("writes to memory");
@@ -188,6 +198,7 @@ fn read_perfetto(mut bytes: &[u8]) -> Drawn {
     let mut open: HashMap<u64, Vec<Slice>> = HashMap::new();
     let mut d = Drawn::default();
     let mut first = true;
+    let mut last_ts = 0;
     while !bytes.is_empty() {
         assert_eq!(bytes[0], 0x0a, "Trace.packet");
         bytes = &bytes[1..];
@@ -217,6 +228,8 @@ fn read_perfetto(mut bytes: &[u8]) -> Drawn {
             .map(|a| (a.name.clone().unwrap(), json_of(a)))
             .collect();
         let ts = p.timestamp.unwrap();
+        assert!(ts >= last_ts, "packets in time order: {ts} after {last_ts}");
+        last_ts = ts;
         match e.r#type.unwrap() {
             1 => open.entry(uuid).or_default().push(Slice {
                 track,
@@ -251,10 +264,20 @@ fn read_perfetto(mut bytes: &[u8]) -> Drawn {
 
 /// Both formats of one stream; asserts they carry the same slices and instants.
 fn both(events: &[Event], end: u64, config: Config) -> (Drawn, Stats, Vec<Finding>) {
-    let base = events.first().map_or(0, |e| e.ts_ns);
-    let (c, stats, found) = draw(Chrome::new(Vec::new(), base), events, end, config);
+    both_inputs(&inputs(events), end, config)
+}
+
+fn both_inputs(inputs: &[Input], end: u64, config: Config) -> (Drawn, Stats, Vec<Finding>) {
+    let base = inputs
+        .iter()
+        .find_map(|i| match i {
+            Input::Event(e) => Some(e.ts_ns),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let (c, stats, found) = draw(Chrome::new(Vec::new(), base), inputs, end, config);
     let chrome = read_chrome(&c.into_inner());
-    let (p, pstats, pfound) = draw(Perfetto::new(Vec::new()), events, end, config);
+    let (p, pstats, pfound) = draw(Perfetto::new(Vec::new()), inputs, end, config);
     let perfetto = read_perfetto(&p.into_inner());
     assert_eq!((stats, found.len()), (pstats, pfound.len()));
     assert_eq!(chrome.tracks, perfetto.tracks);
@@ -520,4 +543,40 @@ fn an_empty_stream_is_a_valid_empty_timeline() {
     assert!(d.tracks.is_empty() && d.slices.is_empty());
     let (p, _, _) = draw(Perfetto::new(Vec::new()), &[], 0, Config::default());
     assert!(p.into_inner().is_empty());
+}
+
+#[test]
+fn an_event_applied_late_is_drawn_when_it_was_applied() {
+    // Delivered after time passed its stamp by more than the ordering window: the engine
+    // applies it after later events. Here M1 is seen waking 50 ms before the last event.
+    let t = race_38931();
+    let last = t.events.last().unwrap().ts_ns;
+    let late_ts = last - 50 * MS;
+    let mut inp = inputs(&t.events);
+    inp.push(Input::Tick {
+        now_ns: last + 20 * MS,
+    });
+    inp.push(Input::Event(Event {
+        ts_ns: late_ts,
+        tid: 101,
+        kind: EventKind::MWake {
+            m: 1,
+            tid: 101,
+            p: None,
+        },
+    }));
+    let end = last + 100 * MS;
+    // `both` checks that every track's events, and every packet, stay in time order.
+    let (d, _, found) = both_inputs(&inp, end, Config::default());
+    assert_eq!(found.len(), 1);
+    for s in &d.slices {
+        assert!(s.start <= s.end, "{s:?}");
+    }
+    let m1 = d.slices_on(&format!("{ROOT}/M1"));
+    let woken = m1.iter().max_by_key(|s| s.start).unwrap();
+    assert_eq!(woken.name, "no P · locked");
+    assert!(
+        woken.start >= last,
+        "drawn when applied, not at its stamp: {woken:?}"
+    );
 }

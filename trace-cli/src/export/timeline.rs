@@ -705,8 +705,11 @@ impl<F: Format> Observer for Timeline<F> {
         if applied.stale {
             return;
         }
+        // An event the engine applied after later ones (it arrived past the ordering window)
+        // is drawn when it was applied: no track goes back in time, no slice ends before it
+        // begins.
         self.last_ns = self.last_ns.max(rec.ts_ns);
-        self.on_event(rec.kind, rec.ts_ns, rec.actor, model);
+        self.on_event(rec.kind, self.last_ns, rec.actor, model);
     }
 
     fn lost(&mut self, count: u64, _model: &Model) {
@@ -722,8 +725,8 @@ impl<F: Format> Observer for Timeline<F> {
     }
 
     fn finding(&mut self, f: &Finding, _model: &Model) {
-        let ts = f.at_ns;
-        self.last_ns = self.last_ns.max(ts);
+        let ts = self.last_ns.max(f.at_ns);
+        self.last_ns = ts;
         self.stats.findings += 1;
         let status = f.status.map_or("unknown status", |s| s.name());
         let name = match (f.kind, f.p) {
