@@ -209,8 +209,7 @@ pub struct Template {
 pub struct Applied {
     /// Missing `p_status` events found by a gap in `seq`.
     pub seq_gap: u64,
-    /// A `p_status` older than one already applied for its P, or any event stamped before
-    /// the current runtime started (a previous runtime's, arrived too late): not applied.
+    /// A `p_status` older than one already applied for its P (arrived too late).
     pub stale: bool,
     /// A stop-the-world finished waiting: its id, reason and time to stop.
     pub stopped: Option<(u64, Option<StwReason>, u64)>,
@@ -235,8 +234,6 @@ pub struct Model {
     exited: VecDeque<u64>,
     /// Bumped by every loss.
     pub loss_epoch: u64,
-    /// When the current runtime started (its `procresize` from 0 Ps), if seen.
-    pub runtime_start_ns: Option<u64>,
     next_seq: u64,
 }
 
@@ -307,13 +304,6 @@ impl Model {
     /// Applies one event (in order) and returns what the engine needs to know about it.
     pub fn apply(&mut self, ev: &Event) -> Applied {
         let mut out = Applied::default();
-        if self.runtime_start_ns.is_some_and(|start| ev.ts_ns < start) {
-            // Stamped before this runtime started, so it is a previous runtime's, delivered
-            // after the ordering window. Its P and M ids name this runtime's namesakes: applied,
-            // it would give them the old runtime's state (a stuck P seen running again).
-            out.stale = true;
-            return out;
-        }
         if let EventKind::ProcResize { old: 0, .. } = ev.kind {
             // A runtime starting (its P count goes up from 0): a fresh one in the same process
             // restarts P, M and stop-the-world ids and each P's `seq`. Nothing of the previous
@@ -322,7 +312,6 @@ impl Model {
             *self = Model {
                 next_seq,
                 loss_epoch,
-                runtime_start_ns: Some(ev.ts_ns),
                 ..Model::default()
             };
         }
