@@ -21,6 +21,8 @@
 //!
 //! A runtime that starts afresh in the same process (`procresize` from 0 Ps) restarts P and M
 //! ids: its tracks go under a new root, `runtime 2`, and the previous runtime's slices end there.
+//! Time never goes back: an event the engine applied after later ones (delivered past the
+//! ordering window) is drawn when it was applied.
 
 use std::collections::HashMap;
 use std::io;
