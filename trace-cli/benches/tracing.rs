@@ -102,7 +102,7 @@ impl LiveHandler for Count {
         match i {
             Input::Event(_) => self.events += 1,
             Input::Lost { count, .. } => self.lost += count.max(1),
-            Input::Tick(_) => {}
+            Input::Tick(_) | Input::State(_) => {}
         }
     }
 }

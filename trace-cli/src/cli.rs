@@ -140,7 +140,7 @@ impl DetectArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    override_usage = "trace-cli watch (--pid <PID> | --binary <PATH> | -- <CMD> [ARGS]...) [--stw-timeout <DUR>] [--slow-stw <DUR>] [--json | --text] [--exit-on-finding] [--record <FILE>]"
+    override_usage = "trace-cli watch (--pid <PID> | --binary <PATH> | -- <CMD> [ARGS]...) [--stw-timeout <DUR>] [--slow-stw <DUR>] [--json | --text] [--exit-on-finding] [--record <FILE>] [--flight <SECONDS> [--flight-dir <DIR>] [--flight-max-bytes <BYTES>]]"
 )]
 pub struct WatchArgs {
     #[command(flatten)]
@@ -173,6 +173,27 @@ pub struct WatchArgs {
     /// BPF ring buffer size: a power of two, at least 4096 (e.g. 65536, 256K, 4M).
     #[arg(long, value_parser = parse_ring_size, default_value = "4M", value_name = "BYTES")]
     pub ring_size: u32,
+
+    #[command(flatten)]
+    pub flight: FlightArgs,
+}
+
+/// `watch`'s flight recorder.
+#[derive(Debug, Args)]
+pub struct FlightArgs {
+    /// Keep the last SECONDS of events in memory and write them as a trace file when a
+    /// finding fires (one file per kind of finding; the path is in the finding).
+    #[arg(long, value_parser = parse_window, value_name = "SECONDS")]
+    pub flight: Option<Duration>,
+
+    /// Where flight recordings go [default: the current directory].
+    #[arg(long, value_name = "DIR", requires = "flight")]
+    pub flight_dir: Option<PathBuf>,
+
+    /// The most memory the flight recorder's ring may hold (e.g. 16M, 1G); when full, the
+    /// oldest events leave first [default: 64M].
+    #[arg(long, value_parser = parse_bytes, value_name = "BYTES", requires = "flight")]
+    pub flight_max_bytes: Option<u64>,
 }
 
 /// `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds (fractions allowed).
@@ -195,6 +216,39 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
     };
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
+}
+
+/// A duration (as [`parse_duration`]) longer than zero.
+pub fn parse_window(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: the window must be longer than 0"));
+    }
+    Ok(d)
+}
+
+/// A size in bytes, at least 1 MiB, with an optional K/M/G (binary) suffix.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    let v = num
+        .parse::<u64>()
+        .ok()
+        .and_then(|v| v.checked_mul(mult))
+        .ok_or_else(|| format!("{s:?} is not a size in bytes (e.g. 16M, 1G)"))?;
+    if v < crate::flight::MIN_MAX_BYTES {
+        return Err(format!("{s:?}: at least 1M"));
+    }
+    Ok(v)
 }
 
 /// A power of two between 4 KiB and 1 GiB, with an optional K/M/G (binary) suffix.
@@ -236,6 +290,16 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("3d").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_bytes("64M"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("2000000"), Ok(2_000_000));
+        assert!(parse_bytes("512K").is_err(), "below the least");
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("99999999999G").is_err(), "overflow");
     }
 
     #[test]

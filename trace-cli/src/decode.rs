@@ -94,10 +94,20 @@ impl SeqStats {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct PState {
     seq: u64,
     new: u8,
+}
+
+/// A P's last status change as the sequencer delivered it (`seq` 0: the catalog has none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SeqBase {
+    pub pid: u32,
+    pub p: u32,
+    pub seq: u64,
+    /// Its new status, as the probe's code.
+    pub status: u8,
 }
 
 /// A P: (pid, P id).
@@ -105,7 +115,7 @@ type Key = (u32, u32);
 
 /// A cheap hash for the small integer keys of the per-event maps (std's SipHash resists
 /// flooding, which these keys, made by the kernel and the runtime, need not).
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct KeyHasher(u64);
 
 impl std::hash::Hasher for KeyHasher {
@@ -133,6 +143,7 @@ type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<KeyHasher>>;
 /// window old; each batch that leaves is sorted by time. A P's change that arrives before its
 /// predecessor waits for it, per P, for one more window; then the predecessors still missing
 /// are reported as a gap and it is delivered.
+#[derive(Clone)]
 pub struct Sequencer {
     layout: Option<PStatusLayout>,
     window_ns: u64,
@@ -169,6 +180,45 @@ impl Sequencer {
 
     pub fn stats(&self) -> SeqStats {
         self.stats
+    }
+
+    /// Each P's last delivered status change: where the next one must follow on from. A
+    /// flight recording saves them, so its replay checks its first changes against them.
+    pub fn baselines(&self) -> Vec<SeqBase> {
+        let mut v: Vec<SeqBase> = self
+            .ps
+            .iter()
+            .map(|(&(pid, p), st)| SeqBase {
+                pid,
+                p,
+                seq: st.seq,
+                status: st.new,
+            })
+            .collect();
+        v.sort_unstable_by_key(|b| (b.pid, b.p));
+        v
+    }
+
+    /// Starts from `bases` (see [`Sequencer::baselines`]) instead of knowing nothing.
+    pub fn seed(&mut self, bases: &[SeqBase]) {
+        for b in bases {
+            self.ps.insert(
+                (b.pid, b.p),
+                PState {
+                    seq: b.seq,
+                    new: b.status,
+                },
+            );
+        }
+    }
+
+    /// The events held, not delivered yet (for ordering, or waiting for a predecessor), in
+    /// arrival order as far as known: what a flight recording writes as raw events after its
+    /// state, to be ordered again on replay.
+    pub fn held(&self) -> Vec<Event> {
+        let mut v: Vec<Event> = self.pending.iter().copied().collect();
+        v.extend(self.waiting.values().flat_map(|w| w.values().copied()));
+        v
     }
 
     pub fn push(&mut self, ev: Event, out: &mut impl FnMut(Input)) {

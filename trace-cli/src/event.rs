@@ -157,6 +157,9 @@ pub enum Input {
     /// arrived has been delivered. Live: now, or now minus the ordering window while events
     /// are held; replay: likewise for the time the recording reached.
     Tick(u64),
+    /// A flight recording's start: the state the events after it continue from (a trace
+    /// file's state record). Comes first, before any event.
+    State(Box<crate::tracefile::State>),
 }
 
 /// The BPF side's cumulative counters, summed over CPUs.

@@ -6,7 +6,7 @@ use crate::engine::{self, Config, Engine, Finding, Observer};
 use crate::event::{self, LossKind};
 
 /// The engine, fed from a source. See the module documentation.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Detector {
     engine: Engine,
     /// Events delivered with an argument the BPF side could not read: not fed (their
@@ -70,6 +70,10 @@ impl Detector {
                 }
             },
             event::Input::Tick(now_ns) => engine::Input::Tick { now_ns },
+            event::Input::State(s) => engine::Input::Restore {
+                now_ns: s.ts_ns,
+                model: Box::new(s.model),
+            },
         };
         self.engine.feed_observed(fed, out, obs);
     }

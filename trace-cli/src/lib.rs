@@ -12,6 +12,8 @@
 //! * [`sink`]: findings and the summary, as text for a person or JSON lines.
 //! * [`export`]: the engine's steps and findings drawn as a timeline (Perfetto, Chrome JSON).
 //! * [`tracefile`]: the trace file's writer and reader.
+//! * [`flight`]: `watch --flight`, the last seconds kept in memory and written as a trace
+//!   file when a finding fires.
 //! * [`snapshot`]: a process's scheduler state read from its memory or a core file
 //!   (`inspect`).
 //! * [`commands`]: one small module per subcommand, wiring a source to its output.
@@ -28,6 +30,7 @@ pub mod error;
 pub mod event;
 pub mod export;
 pub mod feed;
+pub mod flight;
 pub mod logging;
 pub mod report;
 pub mod sink;

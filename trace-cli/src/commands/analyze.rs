@@ -52,6 +52,20 @@ fn detect(args: &AnalyzeArgs) -> Result<u8, Error> {
         }
         (None, Some(_)) => None,
     };
+    // A flight recording holds the last seconds only: say that its start is a saved state.
+    let file_note = match (end.state, file_note) {
+        (Some(st), note) => {
+            let flight = format!(
+                "a flight recording: starts from the scheduler's state after {} earlier events it does not hold",
+                st.events_before
+            );
+            Some(match note {
+                Some(n) => format!("{flight}; {n}"),
+                None => flight,
+            })
+        }
+        (None, note) => note,
+    };
     let report = RunReport {
         command: "analyze",
         summary: detector.engine().summary(),
@@ -64,6 +78,7 @@ fn detect(args: &AnalyzeArgs) -> Result<u8, Error> {
         seconds: None,
         file: Some(args.file.display().to_string()),
         file_note,
+        flight: None,
     };
     sink.report(&report)?;
     Ok(if findings > 0 { EXIT_FINDING } else { EXIT_OK })
@@ -104,6 +119,14 @@ pub fn run(args: &AnalyzeArgs) -> Result<u8, Error> {
                     "read_error": e.read_error,
                 }),
                 Input::Lost { count, why } => lost_json(*count, why),
+                Input::State(st) => serde_json::json!({
+                    "kind": "state",
+                    "ts_ns": st.ts_ns,
+                    "events_before": st.events_before,
+                    "ps": st.model.ps.len(),
+                    "ms": st.model.ms.len(),
+                    "stw_waiting": st.model.stw.as_ref().map(|w| w.id),
+                }),
                 Input::Tick(_) => return,
             };
             writeln!(out, "{v}")
@@ -130,6 +153,18 @@ pub fn run(args: &AnalyzeArgs) -> Result<u8, Error> {
                 Input::Lost { count, why } => {
                     writeln!(out, "{:>14} LOST {}", "", lost_text(*count, why))
                 }
+                Input::State(st) => writeln!(
+                    out,
+                    "{:>14.9} STATE the scheduler as of here ({} Ps, {} Ms{}), from {} earlier events this flight recording does not hold",
+                    (st.ts_ns as i128 - i128::from(mono0)) as f64 / 1e9,
+                    st.model.ps.len(),
+                    st.model.ms.len(),
+                    match &st.model.stw {
+                        Some(w) => format!(", stop-the-world #{} waiting", w.id),
+                        None => String::new(),
+                    },
+                    st.events_before
+                ),
                 Input::Tick(_) => Ok(()),
             }
         };

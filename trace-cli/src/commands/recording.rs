@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::event::{BpfCounters, Event};
 use crate::source::live::{self, Live, Program, RunEnd};
 use crate::source::target::{self, Resolved, TargetSpec};
-use crate::tracefile::{End, FORMAT_VERSION, Header, Writer};
+use crate::tracefile::{End, Header, PLAIN_FORMAT_VERSION, Writer};
 
 /// A chunk (with the counters before it) at least this often, so a run killed at any moment
 /// loses at most about this much of its file.
@@ -33,6 +33,23 @@ pub fn attach(target: Resolved, ring_size: u32, file: Option<&Path>) -> Result<L
             let _ = std::fs::remove_file(path);
         }
     })
+}
+
+/// A trace file's header for a run attached by `live`; `writer` names what wrote it. Format
+/// 1: a flight recording raises it.
+pub fn header(live: &Live, writer: String) -> Header {
+    let (catalog, code_tables) = Header::current_catalog();
+    Header {
+        format_version: PLAIN_FORMAT_VERSION,
+        catalog_version: goro_probes::CATALOG_VERSION,
+        catalog,
+        code_tables,
+        target: live.info.clone(),
+        clock: live.clock,
+        ring_size: live.ring_size,
+        sites: live.sites,
+        writer,
+    }
 }
 
 /// A run's trace file, written as the events come.
@@ -64,18 +81,7 @@ impl<'a> Recording<'a> {
 
     /// The header: what was attached to, and `writer` naming what wrote the file.
     pub fn header(&mut self, live: &Live, writer: String) -> Result<(), Error> {
-        let (catalog, code_tables) = Header::current_catalog();
-        let header = Header {
-            format_version: FORMAT_VERSION,
-            catalog_version: goro_probes::CATALOG_VERSION,
-            catalog,
-            code_tables,
-            target: live.info.clone(),
-            clock: live.clock,
-            ring_size: live.ring_size,
-            sites: live.sites,
-            writer,
-        };
+        let header = header(live, writer);
         self.writer.header(&header).map_err(|e| self.err(e))
     }
 

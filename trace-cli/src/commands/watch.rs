@@ -13,6 +13,7 @@ use crate::engine::Snapshot;
 use crate::error::{EXIT_FINDING, EXIT_OK, Error};
 use crate::event::{BpfCounters, Event, Input};
 use crate::feed::Detector;
+use crate::flight::{DEFAULT_MAX_BYTES, FlightRecorder};
 use crate::report::LossReport;
 use crate::sink::{self, RunReport, Sink};
 use crate::snapshot::{Memory, goro, process::Process};
@@ -25,6 +26,8 @@ struct Watcher<'a> {
     detector: Detector,
     sink: Box<dyn Sink>,
     recording: Option<Recording<'a>>,
+    /// `--flight`: the last seconds, written when a finding fires.
+    flight: Option<FlightRecorder>,
     found: Vec<Finding>,
     findings: u64,
     exit_on_finding: bool,
@@ -34,8 +37,11 @@ struct Watcher<'a> {
 
 impl Watcher<'_> {
     fn emit(&mut self) {
-        for f in self.found.drain(..) {
+        for mut f in self.found.drain(..) {
             self.findings += 1;
+            if let Some(fl) = &mut self.flight {
+                f.flight_file = fl.recording_for(&f);
+            }
             if self.failed.is_none()
                 && let Err(e) = self.sink.finding(&f)
             {
@@ -47,6 +53,9 @@ impl Watcher<'_> {
 
 impl LiveHandler for Watcher<'_> {
     fn raw(&mut self, ev: &Event) -> Result<(), Error> {
+        if let Some(fl) = &mut self.flight {
+            fl.event(ev);
+        }
         match &mut self.recording {
             Some(r) => r.event(ev),
             None => Ok(()),
@@ -61,6 +70,9 @@ impl LiveHandler for Watcher<'_> {
     }
 
     fn counters(&mut self, now_ns: u64, c: &BpfCounters) -> Result<(), Error> {
+        if let Some(fl) = &mut self.flight {
+            fl.counters(now_ns, c);
+        }
         match &mut self.recording {
             Some(r) => r.counters(now_ns, c),
             None => Ok(()),
@@ -77,6 +89,10 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
     // Create the file before attaching, so a path that cannot be written is found before
     // anything is attached or started.
     let mut recording = args.record.as_deref().map(Recording::create).transpose()?;
+    let flight_dir = args.flight.flight_dir.clone().unwrap_or_else(|| ".".into());
+    if args.flight.flight.is_some() {
+        FlightRecorder::check_dir(&flight_dir)?;
+    }
     let live = recording::attach(resolved, args.ring_size, args.record.as_deref())?;
     if let Some(r) = &mut recording {
         r.header(
@@ -91,16 +107,34 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
         Some(pid) if info.mode == "pid" => start_state(pid),
         _ => None,
     };
+    let flight = args.flight.flight.map(|window| {
+        FlightRecorder::new(
+            u64::try_from(window.as_nanos()).unwrap_or(u64::MAX),
+            args.flight.flight_max_bytes.unwrap_or(DEFAULT_MAX_BYTES),
+            flight_dir,
+            recording::header(
+                &live,
+                format!("trace-cli {} (watch --flight)", env!("CARGO_PKG_VERSION")),
+            ),
+            args.detect.engine_config(),
+        )
+    });
     let mut w = Watcher {
         detector: Detector::new(args.detect.engine_config()),
         sink: sink::for_stdout(args.json, args.text),
         recording,
+        flight,
         found: Vec::new(),
         findings: 0,
         exit_on_finding: args.exit_on_finding,
         failed: None,
     };
     if let Some(snap) = start {
+        // The flight recorder's state starts from it too, so a recording of a process that
+        // was already hung explains it as the live engine does.
+        if let Some(fl) = &mut w.flight {
+            fl.snapshot(&snap);
+        }
         w.detector.snapshot(snap, &mut w.found);
         w.emit();
     }
@@ -138,6 +172,7 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
         seconds: Some(end.elapsed.as_secs_f64()),
         file: args.record.as_ref().map(|p| p.display().to_string()),
         file_note: None,
+        flight: w.flight.as_ref().map(FlightRecorder::report),
     };
     w.sink.report(&report)?;
     Ok(if w.findings > 0 {

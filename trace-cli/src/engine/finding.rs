@@ -171,6 +171,10 @@ pub struct Finding {
     pub threads: Vec<ThreadRole>,
     /// When it was found (engine clock).
     pub at_ns: u64,
+    /// `watch --flight`: the flight recording written for it (the last seconds before it,
+    /// as a trace file `analyze` reads); `null` otherwise (see the flight recorder's rule:
+    /// one file per kind of finding and run).
+    pub flight_file: Option<String>,
 }
 
 impl Finding {

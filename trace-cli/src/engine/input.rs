@@ -11,6 +11,9 @@
 use goro_probes::catalog::{self, ArgType, ProbeDef};
 pub use goro_probes::{Handoff, PStatus, Reason, StwReason, SyscallExitKind};
 
+use serde::{Deserialize, Serialize};
+
+use super::codes;
 use super::snapshot::Snapshot;
 
 /// One input to the engine.
@@ -27,6 +30,13 @@ pub enum Input {
     /// The whole scheduler state, read from memory (a process that is already hung emits no
     /// events). Replaces the model; detectors run on it at once, at the snapshot's `now_ns`.
     Snapshot(Box<Snapshot>),
+    /// The model as it stood at `now_ns` (a flight recording's state record): replaces the
+    /// model, like a snapshot, but whole, histories and all, so findings read the same as
+    /// where it was saved. No detector runs on it until time passes.
+    Restore {
+        model: Box<super::model::Model>,
+        now_ns: u64,
+    },
 }
 
 /// A probe hit: when, on which thread, and what.
@@ -41,19 +51,23 @@ pub struct Event {
 /// One variant per probe of the catalog, with typed fields. `None` stands for the catalog's
 /// "none" values (`P_NONE`, `M_NONE`, `G_NONE`), and for an argument this catalog version does
 /// not have (documented on the field).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
     PStatus {
         p: u32,
+        #[serde(with = "codes::code")]
         old: PStatus,
+        #[serde(with = "codes::code")]
         new: PStatus,
         m: Option<u64>,
+        #[serde(with = "codes::code")]
         reason: Reason,
         /// Per-P change number (1, 2, ...); `None` with a catalog that has no `seq`.
         seq: Option<u64>,
     },
     StwBegin {
         id: u64,
+        #[serde(with = "codes::code")]
         reason: StwReason,
         nprocs: u32,
         stopwait: u32,
@@ -72,6 +86,7 @@ pub enum EventKind {
     HandoffP {
         p: u32,
         m: Option<u64>,
+        #[serde(with = "codes::code")]
         decision: Handoff,
     },
     StartM {
@@ -172,6 +187,7 @@ pub enum EventKind {
         g: Option<u64>,
         p: Option<u32>,
         m: Option<u64>,
+        #[serde(with = "codes::code")]
         kind: SyscallExitKind,
     },
     ProcResize {

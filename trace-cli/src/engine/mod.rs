@@ -16,6 +16,7 @@
 //! time pass the reorder window beyond it (a later event, or a tick), so a tick should follow
 //! each drain of a live source, and [`Engine::finish`] ends a recording.
 
+mod codes;
 pub mod detect;
 pub mod finding;
 pub mod input;
@@ -69,6 +70,12 @@ pub trait Observer {
         let _ = (applied, model);
     }
 
+    /// The model was replaced whole at `now_ns`: a flight recording's saved state, or a
+    /// memory snapshot. What it holds is known as of then, not seen happening.
+    fn replaced(&mut self, model: &Model, now_ns: u64) {
+        let _ = (model, now_ns);
+    }
+
     /// `count` events were lost at this point of the stream.
     fn lost(&mut self, count: u64, model: &Model) {
         let _ = (count, model);
@@ -87,8 +94,9 @@ pub struct Unobserved;
 
 impl Observer for Unobserved {}
 
-/// See the module documentation.
-#[derive(Debug)]
+/// See the module documentation. `Clone`: the flight recorder saves a copy's model without
+/// disturbing the original (see [`Engine::saved_model`]).
+#[derive(Clone, Debug)]
 pub struct Engine {
     config: Config,
     model: Model,
@@ -173,10 +181,20 @@ impl Engine {
                 self.reorder.push(Item::Lost(count));
                 self.drain(false, out, obs);
             }
+            Input::Restore { model, now_ns } => {
+                // A flight recording's start: the model as it stood when its first event was
+                // recorded. Anything buffered before it is older still and already in it.
+                self.drain(true, out, obs);
+                self.model = *model;
+                self.reorder.advance(now_ns);
+                self.now = self.now.max(now_ns);
+                obs.replaced(&self.model, now_ns);
+            }
             Input::Snapshot(s) => {
                 // Whatever was buffered happened before the snapshot was read.
                 self.drain(true, out, obs);
                 self.model.set_snapshot(&s);
+                obs.replaced(&self.model, s.now_ns);
                 self.reorder.advance(s.now_ns);
                 self.detect(s.now_ns, out, obs);
             }
@@ -259,6 +277,27 @@ impl Engine {
         for f in &out[before..] {
             obs.finding(f, &self.model);
         }
+    }
+
+    /// The model once every buffered event is applied, ready to start a flight recording:
+    /// what replaying everything fed so far would build. Findings already reported are
+    /// forgotten, so replaying the recording reports them again. Leaves `self` as it was
+    /// only if called on a clone; the flight recorder does.
+    pub fn saved_model(&mut self) -> Model {
+        while let Some(item) = self.reorder.pop(true) {
+            match item {
+                Item::Lost(_) => self.model.lost(),
+                Item::Event(ev) => {
+                    self.model.apply(&ev);
+                }
+            }
+        }
+        let mut m = self.model.clone();
+        if let Some(stw) = &mut m.stw {
+            stw.reported.clear();
+            stw.reported_unnamed = false;
+        }
+        m
     }
 
     /// The run so far.

@@ -10,6 +10,9 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
+use serde::{Deserialize, Serialize};
+
+use super::codes;
 use super::input::{Event, EventKind, Handoff, PStatus, Reason, StwReason, starts_m};
 use super::snapshot::Snapshot;
 
@@ -51,7 +54,7 @@ pub type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// An event as the model applied it: with its arrival number (a total order for ties) and
 /// the M that performed it, when known.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
     pub seq: u64,
     pub ts_ns: u64,
@@ -62,7 +65,7 @@ pub struct Recorded {
 }
 
 /// A bounded history.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ring(VecDeque<Recorded>);
 
 impl Ring {
@@ -79,20 +82,23 @@ impl Ring {
 }
 
 /// A P's last status change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub ts_ns: Option<u64>,
     pub m: Option<u64>,
+    #[serde(with = "codes::opt")]
     pub reason: Option<Reason>,
+    #[serde(with = "codes::opt")]
     pub old: Option<PStatus>,
     pub seq: Option<u64>,
 }
 
 /// One P.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PState {
     pub id: u32,
     /// `None`: not seen change since the engine attached.
+    #[serde(with = "codes::opt")]
     pub status: Option<PStatus>,
     pub since_ns: Option<u64>,
     /// The M holding it (`_Prunning`; the syscall M in `_Psyscall`).
@@ -101,6 +107,7 @@ pub struct PState {
     pub handed_to: Option<u64>,
     pub handed_at_ns: Option<u64>,
     /// The M that handed it off (handoffp), and what it decided.
+    #[serde(with = "codes::m_handoff")]
     pub handoff: Option<(Option<u64>, Handoff)>,
     pub on_idle_list: Option<bool>,
     pub last: Option<Change>,
@@ -128,7 +135,7 @@ impl PState {
 }
 
 /// One M.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MState {
     pub id: u64,
     pub tid: Option<u32>,
@@ -154,9 +161,10 @@ pub struct MState {
 }
 
 /// The stop-the-world being waited for (between `stw_begin` and `stw_stopped`).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stw {
     pub id: u64,
+    #[serde(with = "codes::opt")]
     pub reason: Option<StwReason>,
     /// `None`: it began before the engine attached.
     pub start_ns: Option<u64>,
@@ -188,7 +196,7 @@ impl Stw {
 }
 
 /// The template thread and the hand-off list.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Template {
     /// `have_template_thread`.
     pub flag: Option<bool>,
@@ -218,8 +226,9 @@ pub struct Applied {
     pub event: Option<Recorded>,
 }
 
-/// See the module documentation.
-#[derive(Clone, Debug, Default)]
+/// See the module documentation. Serializable whole: a flight recording starts with the
+/// model as it stood at the recording's first event (see `flight`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Model {
     pub ps: Vec<PState>,
     pub ms: IdMap<u64, MState>,

@@ -26,7 +26,7 @@ pub enum Item {
     Lost(u64),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Keyed {
     ts: u64,
     arrival: u64,
@@ -51,7 +51,7 @@ impl Ord for Keyed {
 }
 
 /// See the module documentation.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Reorder {
     window_ns: u64,
     /// Items that arrived in order (the common case): sorted, appended and popped in O(1).

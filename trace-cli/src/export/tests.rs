@@ -580,3 +580,50 @@ fn an_event_applied_late_is_drawn_when_it_was_applied() {
         "drawn when applied, not at its stamp: {woken:?}"
     );
 }
+
+#[test]
+fn a_flight_recording_s_saved_state_is_drawn_from_when_it_began() {
+    // A flight recording starts with the model as it stood (Input::Restore), then the events
+    // of its window: here the 38931 race cut after the hand-off, so the stop and the stuck P
+    // began before the window.
+    let t = race_38931();
+    let cut = t
+        .events
+        .iter()
+        .position(|e| matches!(e.kind, EventKind::StwWait { .. }))
+        .unwrap();
+    let mut before = Engine::new(Config::default());
+    for i in inputs(&t.events[..cut]) {
+        before.feed(i);
+    }
+    let saved = before.clone().saved_model();
+    let at = t.events[cut].ts_ns - 1;
+    let mut inp = vec![Input::Restore {
+        model: Box::new(saved.clone()),
+        now_ns: at,
+    }];
+    inp.extend(inputs(&t.events[cut..]));
+    let end = t.now + 100 * MS;
+    let (d, _, found) = both_inputs(&inp, end, Config::default());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    // P2: `_Pidle` since its release, before the window, to the end.
+    let p2 = d.slices_on(&format!("{ROOT}/P2"));
+    assert_eq!(p2.len(), 1, "{p2:?}");
+    assert_eq!(
+        (p2[0].name.as_str(), p2[0].start, p2[0].end),
+        ("_Pidle", saved.p(2).unwrap().since_ns.unwrap(), end)
+    );
+    assert_eq!(p2[0].args["restored"], true);
+    assert_eq!(p2[0].args["handed_to_m"], 5);
+    // The stop: open from its begin, before the window, never ended.
+    let stw = d.slices_on(&format!("{ROOT}/stop-the-world"));
+    assert_eq!(stw.len(), 1);
+    assert_eq!(stw[0].start, saved.stw.as_ref().unwrap().start_ns.unwrap());
+    assert_eq!(
+        (stw[0].name.as_str(), &stw[0].args["ended"]),
+        ("STW read_stats", &Json::from(false))
+    );
+    let m5 = d.slices_on(&format!("{ROOT}/M5"));
+    assert_eq!(m5[0].name, "not started · queued for the template thread");
+    assert_eq!(d.instants_on(&format!("{ROOT}/findings")).len(), 1);
+}

@@ -714,6 +714,73 @@ impl<F: Format> Observer for Timeline<F> {
         self.on_event(rec.kind, self.last_ns, rec.actor, model);
     }
 
+    /// A flight recording's saved state (or a snapshot): draw what it holds as slices begun
+    /// when the model says they began (each P since its last change, the stop since its
+    /// begin), or at `now_ns` if something was drawn already: time never goes back.
+    fn replaced(&mut self, model: &Model, now_ns: u64) {
+        let now = self.last_ns.max(now_ns);
+        let floor = if self.last_ns > 0 { now } else { 0 };
+        self.close_all(now, "the model was replaced by a saved state");
+        self.p_owner.clear();
+        let at = |since: Option<u64>| since.unwrap_or(now).clamp(floor, now);
+        // (start, track, name, colour, args), drawn in time order.
+        let mut begins = Vec::new();
+        for p in &model.ps {
+            let Some(st) = p.status else { continue };
+            self.p_owner.insert(p.id, p.owner);
+            let track = self.p_track(p.id);
+            let mut args: Args = vec![("restored", true.into())];
+            if let Some(c) = p.last {
+                if let Some(r) = c.reason {
+                    args.push(("reason", r.name().into()));
+                }
+                if let Some(m) = c.m {
+                    args.push(("m", m.into()));
+                }
+            }
+            if let Some(h) = p.handed_to {
+                args.push(("handed_to_m", h.into()));
+            }
+            begins.push((
+                at(p.since_ns),
+                track,
+                st.name().to_owned(),
+                colour(st),
+                args,
+            ));
+        }
+        if let Some(w) = &model.stw {
+            let track = self.stw_track();
+            let start = at(w.start_ns.or(Some(w.first_seen_ns)));
+            let name = match w.reason {
+                Some(r) => format!("STW {}", r.name()),
+                None => "STW (reason unknown)".to_owned(),
+            };
+            let mut args: Args = vec![("id", w.id.into()), ("restored", true.into())];
+            if let Some(r) = w.reason {
+                args.push(("reason", r.name().into()));
+            }
+            begins.push((start, track, name, Colour::Stopped, args));
+            self.stw = Some(OpenStw {
+                id: w.id,
+                start_ns: start,
+                track,
+                time_to_stop_ns: None,
+            });
+        }
+        begins.sort_by_key(|b| (b.0, b.1));
+        for (start, track, name, c, args) in begins {
+            self.slice(track, start, Some((name, c)), args);
+        }
+        self.last_ns = now;
+        let mut ms: Vec<u64> = model.ms.keys().copied().collect();
+        ms.sort_unstable();
+        for m in ms {
+            self.redraw_m(m, model, now);
+        }
+        self.redraw_template(model, now);
+    }
+
     fn lost(&mut self, count: u64, _model: &Model) {
         let track = self.trace_track();
         let ts = self.last_ns;

@@ -47,6 +47,9 @@ pub struct RunReport {
     pub file: Option<String>,
     /// `analyze`: what was wrong with the file (cut off, damaged), if anything.
     pub file_note: Option<String>,
+    /// `watch --flight`: the ring's window, cap and peak memory, and the recordings written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flight: Option<crate::flight::FlightReport>,
 }
 
 /// JSON when asked, or when stdout is not a terminal (a pipe, a file, a test) unless text is

@@ -24,6 +24,12 @@ impl<W: Write> Sink for Text<W> {
         }
         self.findings += 1;
         write!(self.out, "{}", interleaving::render_text(f))?;
+        if let Some(path) = &f.flight_file {
+            writeln!(
+                self.out,
+                "  flight recording: {path} (`trace-cli analyze {path}`)"
+            )?;
+        }
         self.out.flush()
     }
 
@@ -77,6 +83,33 @@ pub fn summary_text(r: &RunReport) -> String {
             "  findings: {} stuck_p_in_stw, {} slow_stw\n",
             s.stuck_p_in_stw, s.slow_stw
         );
+    }
+    if let Some(fl) = &r.flight {
+        out += &format!(
+            "  flight recorder: last {} s, peak {} of {}; ",
+            fl.window_s,
+            crate::report::bytes(fl.peak_bytes),
+            crate::report::bytes(fl.max_bytes)
+        );
+        if fl.files.is_empty() && fl.errors.is_empty() {
+            out += "nothing written\n";
+        } else {
+            out += &format!("{} written\n", fl.files.len());
+        }
+        for f in &fl.files {
+            out += &format!(
+                "    {} ({:?}: {} events, {:.1} s, {}, written in {:.1} ms)\n",
+                f.path,
+                f.kind,
+                f.events,
+                f.seconds,
+                crate::report::bytes(f.bytes),
+                f.write_ms
+            );
+        }
+        for e in &fl.errors {
+            out += &format!("    not written: {e}\n");
+        }
     }
     let target = match (&r.end, r.target_exit, r.target_killed) {
         (_, _, true) => Some("still running at the end: killed".to_owned()),

@@ -9,6 +9,7 @@
 //!   1 event     ts_ns u64 · pid u32 · tid u32 · cpu u32 · probe u16 · flags u8 · nargs u8 · args u64×nargs
 //!   2 counters  ts_ns u64 · hits u64 · drops u64 · spec misses u64 · read errors u64   (cumulative)
 //!   3 end       length u32 · JSON (see End)
+//!   4 state     length u32 · JSON (see State)                            (format 2)
 //! ```
 //!
 //! The header carries the probe catalog the events follow (names, argument names, types and
@@ -20,6 +21,13 @@
 //! after a counters record. A recording killed at any point (SIGKILL, a full disk) leaves a
 //! file whose complete chunks all read back; the reader stops at the first incomplete or
 //! damaged chunk and says so. A file without an end record was cut off.
+//!
+//! A flight recording (`watch --flight`) holds only the last seconds of a run, so it starts
+//! with a state record: the engine's model and the ordering checks' baselines as they stood
+//! just before its first event, which replaying the events alone could not rebuild. Format 2
+//! added that record: flight recordings are format 2, every other file stays format 1 (the
+//! header's `format_version` says which; the writer puts it in the preamble too). This reader
+//! reads both.
 
 mod reader;
 mod writer;
@@ -32,8 +40,14 @@ use serde::{Deserialize, Serialize};
 
 pub const MAGIC: &[u8; 8] = b"GOROTRC\n";
 pub const CHUNK_MAGIC: &[u8; 4] = b"GCHK";
-/// Bumped on every incompatible change of the layout above.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped on every incompatible change of the layout above: the newest this reader reads.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format this reader still reads. Format 2 only added the state record, so a
+/// file without one is written as format 1 (`PLAIN_FORMAT_VERSION`), and a trace-cli that
+/// predates the flight recorder still reads every other recording.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
+/// The format of a file without a state record.
+pub const PLAIN_FORMAT_VERSION: u32 = 1;
 /// Bytes before the header JSON.
 pub const PREAMBLE_LEN: usize = 8 + 4 + 4 + 4;
 /// Bytes of a chunk header.
@@ -44,6 +58,26 @@ pub const MAX_CHUNK_LEN: u32 = 64 << 20;
 pub const TAG_EVENT: u8 = 1;
 pub const TAG_COUNTERS: u8 = 2;
 pub const TAG_END: u8 = 3;
+pub const TAG_STATE: u8 = 4;
+
+/// What a flight recording starts from (see the module documentation): enough for a replay
+/// to continue exactly where the recorder's own engine stood when the first recorded event
+/// came.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The time the state stands at: the last event it holds (the engine's clock).
+    pub ts_ns: u64,
+    /// The BPF counters as of then (cumulative): the baseline for the counters records
+    /// after it, so losses before it are not counted again.
+    pub counters: crate::event::BpfCounters,
+    /// Each P's last status change, for the ordering checks.
+    pub sequence: Vec<crate::decode::SeqBase>,
+    /// The engine's model: every P, M, the stop-the-world, the template thread, histories.
+    pub model: crate::engine::model::Model,
+    /// Events that the state covers and the recording does not hold (evicted from the
+    /// flight ring before the recorded window).
+    pub events_before: u64,
+}
 
 /// The file's header.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -397,6 +431,70 @@ mod tests {
         }
         let _ = std::fs::remove_file(path);
         let _ = std::fs::remove_file(cut);
+    }
+
+    #[test]
+    fn a_state_record_reads_back_the_same_and_format_1_files_still_read() {
+        let path = scratch("state");
+        let mut model = crate::engine::model::Model::default();
+        let mut e = crate::engine::Engine::new(crate::engine::Config::default());
+        for ev in crate::engine::synth::healthy(7, 2_000).0 {
+            e.feed(crate::engine::Input::Event(ev));
+        }
+        model.clone_from(&e.clone().saved_model());
+        assert!(!model.ps.is_empty() && !model.ms.is_empty());
+        let state = State {
+            ts_ns: 77,
+            counters: BpfCounters {
+                hits: 9,
+                drops: 2,
+                ..Default::default()
+            },
+            sequence: vec![crate::decode::SeqBase {
+                pid: 1,
+                p: 0,
+                seq: 41,
+                status: 1,
+            }],
+            model,
+            events_before: 2_000,
+        };
+        let mut w = Writer::create(&path).unwrap();
+        w.header(&header()).unwrap();
+        w.state(&state).unwrap();
+        for ev in events(10) {
+            w.event(&ev).unwrap();
+        }
+        w.finish(&End::default()).unwrap();
+        let (recs, damage, _) = read_all(&path);
+        assert_eq!(damage, None);
+        let state_again = state.clone();
+        assert_eq!(recs[0], Record::State(Box::new(state)));
+        assert_eq!(recs.len(), 12);
+        // The same bytes labelled format 1 (no state record in them then) read too; an
+        // unknown later format is refused with its number.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(Reader::open(&path).is_ok());
+        bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Reader::open(&path).err().unwrap().to_string();
+        assert!(err.contains("version 3"), "{err}");
+        // A plain recording stays format 1, readable by a trace-cli without the flight
+        // recorder, and cannot take a state record.
+        let mut w = Writer::create(&path).unwrap();
+        w.header(&Header {
+            format_version: PLAIN_FORMAT_VERSION,
+            ..header()
+        })
+        .unwrap();
+        assert!(w.state(&state_again).is_err());
+        w.finish(&End::default()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes[8..12], 1u32.to_le_bytes());
+        assert_eq!(Reader::open(&path).unwrap().header().format_version, 1);
+        let _ = std::fs::remove_file(path);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{
     CHUNK_HEADER_LEN, CHUNK_MAGIC, CatalogMap, End, FORMAT_VERSION, Header, MAGIC, MAX_CHUNK_LEN,
-    TAG_COUNTERS, TAG_END, TAG_EVENT,
+    OLDEST_FORMAT_VERSION, State, TAG_COUNTERS, TAG_END, TAG_EVENT, TAG_STATE,
 };
 use crate::error::Error;
 use crate::event::{BpfCounters, Event, MAX_ARGS};
@@ -21,6 +21,8 @@ pub enum Record {
         counters: BpfCounters,
     },
     End(End),
+    /// A flight recording's start (boxed: it holds the whole model).
+    State(Box<State>),
 }
 
 /// Where and why reading stopped early.
@@ -92,9 +94,9 @@ impl<R: Read> Reader<R> {
             return Err(bad("the header is cut off".to_owned()));
         }
         let version = u32_at(&pre, 8);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(bad(format!(
-                "trace format version {version}; this trace-cli reads version {FORMAT_VERSION}"
+                "trace format version {version}; this trace-cli reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}"
             )));
         }
         let len = u32_at(&pre, 12);
@@ -287,6 +289,11 @@ impl<R: Read> Reader<R> {
                 let len = self.u32()? as usize;
                 let json = self.take(len)?;
                 Some(Record::End(serde_json::from_slice(json).ok()?))
+            }
+            TAG_STATE => {
+                let len = self.u32()? as usize;
+                let json = self.take(len)?;
+                Some(Record::State(Box::new(serde_json::from_slice(json).ok()?)))
             }
             _ => return None,
         })

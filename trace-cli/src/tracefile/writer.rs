@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::{CHUNK_MAGIC, End, FORMAT_VERSION, Header, MAGIC, TAG_COUNTERS, TAG_END, TAG_EVENT};
+use super::{CHUNK_MAGIC, End, Header, MAGIC, State, TAG_COUNTERS, TAG_END, TAG_EVENT, TAG_STATE};
 use crate::event::{BpfCounters, Event};
 
 /// A chunk is written when its raw records reach this size (or on [`Writer::flush`]).
@@ -19,6 +19,7 @@ pub struct Writer {
     /// Bytes in the file so far.
     bytes: u64,
     events: u64,
+    format_version: u32,
 }
 
 impl Writer {
@@ -31,15 +32,18 @@ impl Writer {
             records: 0,
             bytes: 0,
             events: 0,
+            format_version: 0,
         })
     }
 
-    /// Writes the file header. Call once, first.
+    /// Writes the file header. Call once, first. The preamble carries `header.format_version`
+    /// (format 2 for a file that will have a state record, else 1).
     pub fn header(&mut self, header: &Header) -> io::Result<()> {
+        self.format_version = header.format_version;
         let json = serde_json::to_vec(header).map_err(io::Error::other)?;
         let mut out = Vec::with_capacity(super::PREAMBLE_LEN + json.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&header.format_version.to_le_bytes());
         out.extend_from_slice(
             &u32::try_from(json.len())
                 .map_err(io::Error::other)?
@@ -86,6 +90,23 @@ impl Writer {
         for v in [ts_ns, c.hits, c.drops, c.spec_misses, c.read_errors] {
             b.extend_from_slice(&v.to_le_bytes());
         }
+        self.records += 1;
+        Ok(())
+    }
+
+    /// Appends a state record (a flight recording's start: before any event). The header
+    /// must have said format 2: a format 1 reader would take the record for damage.
+    pub fn state(&mut self, state: &State) -> io::Result<()> {
+        if self.format_version < 2 {
+            return Err(io::Error::other(
+                "a state record needs a format 2 header (a bug in the caller)",
+            ));
+        }
+        let json = serde_json::to_vec(state).map_err(io::Error::other)?;
+        let len = u32::try_from(json.len()).map_err(io::Error::other)?;
+        self.buf.push(TAG_STATE);
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(&json);
         self.records += 1;
         Ok(())
     }

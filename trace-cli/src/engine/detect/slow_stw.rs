@@ -45,5 +45,6 @@ pub fn check(
         chain: Vec::new(),
         threads: Vec::new(),
         at_ns,
+        flight_file: None,
     })
 }

@@ -425,6 +425,7 @@ fn unnamed_finding(
             })
             .unwrap_or_default(),
         at_ns: now,
+        flight_file: None,
     }
 }
 
@@ -486,5 +487,6 @@ fn finding(model: &Model, stw: &Stw, id: u32, certain: bool, nprocs: u32, now: u
         chain,
         threads,
         at_ns: now,
+        flight_file: None,
     }
 }
