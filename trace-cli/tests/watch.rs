@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{TRACE_CLI, can_trace, scratch, stderr, stdout, template_race};
+use common::{TRACE_CLI, can_trace, legacy_hang, scratch, stderr, stdout, template_race, watch};
 use serde_json::Value;
 
 const TIMEOUT_MS: f64 = 200.0;
@@ -29,15 +29,6 @@ fn example(name: &str) -> PathBuf {
         assert!(st.success(), "building {name}");
     }
     bin
-}
-
-fn watch(args: &[&str]) -> Output {
-    Command::new(TRACE_CLI)
-        .arg("watch")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run trace-cli watch")
 }
 
 /// The JSON lines of a run (a target's own output lines are skipped).
@@ -64,34 +55,6 @@ fn key(f: &Value) -> (Value, Value, Value, Value) {
 
 fn summary(v: &[Value]) -> &Value {
     kind(v, "summary").pop().expect("a summary line")
-}
-
-/// Runs the legacy scenario under watch until one run hangs (the race is probabilistic; three
-/// fresh runtimes per run make a clean run rare). Returns watch's output.
-fn legacy_hang(record: &Path) -> Output {
-    let bin = template_race();
-    for _ in 0..3 {
-        let out = watch(&[
-            "--json",
-            "--stw-timeout",
-            "200ms",
-            "--exit-on-finding",
-            "--record",
-            record.to_str().unwrap(),
-            "--",
-            bin.to_str().unwrap(),
-            "--legacy",
-            "--widen",
-            "--runtimes",
-            "3",
-        ]);
-        if out.status.code() == Some(0) {
-            eprintln!("every runtime won the race; again");
-            continue;
-        }
-        return out;
-    }
-    panic!("the legacy scenario did not hang in three runs of three runtimes");
 }
 
 #[test]

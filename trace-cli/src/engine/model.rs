@@ -224,6 +224,8 @@ pub struct Applied {
     /// A stop-the-world finished waiting: its id, reason and time to stop.
     pub stopped: Option<(u64, Option<StwReason>, u64)>,
     pub stw_begun: bool,
+    /// The event as applied (its arrival number and actor M resolved), for observers.
+    pub event: Option<Recorded>,
 }
 
 /// See the module documentation. Serializable whole: a flight recording starts with the
@@ -394,6 +396,7 @@ impl Model {
             actor: self.actor(ev),
             kind: ev.kind,
         };
+        out.event = Some(rec);
         let ts = ev.ts_ns;
         match ev.kind {
             EventKind::PStatus {

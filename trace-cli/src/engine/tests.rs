@@ -6,7 +6,7 @@ use super::snapshot::{MSnap, PSnap, Snapshot, StwSnap, TemplateSnap};
 use super::synth::{self, Trace};
 use super::*;
 
-const MS: u64 = 1_000_000;
+pub(crate) const MS: u64 = 1_000_000;
 
 // Threads of the scenarios: M1 (G1), M2 (G2), M3, M4 (the stopper), by tid.
 const T1: u32 = 101;
@@ -186,7 +186,7 @@ fn waits(t: &mut Trace, id: u64, left: u32, until: u64) {
 
 /// golang/go#38931, exactly: G1 sets the flag and is preempted before creating the template
 /// thread; G2 locks, yields, and its P is handed to an M queued for that thread.
-fn race_38931() -> Trace {
+pub(crate) fn race_38931() -> Trace {
     let mut t = world();
     t.adv(MS);
     g1_sets_flag_and_stops(&mut t);
