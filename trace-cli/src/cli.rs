@@ -31,6 +31,9 @@ pub enum Command {
     /// Diagnose a process that is already hung, or its core file, from its scheduler state
     /// table: no tracing, no BPF, no root.
     Inspect(crate::commands::inspect::InspectArgs),
+    /// Draw a trace file as a timeline for Perfetto UI or chrome://tracing: a track per P
+    /// and per M, the stop-the-worlds, hand-offs, and the findings where they fired.
+    Export(crate::commands::export::ExportArgs),
 }
 
 #[derive(Debug, Args)]

@@ -34,6 +34,9 @@ pub enum Error {
     Create { path: String, source: io::Error },
     #[error("writing {path}: {}; every chunk written before is readable", describe(.source))]
     Write { path: String, source: io::Error },
+    /// A file other than a trace file (an export) could not be written.
+    #[error("writing {path}: {}", describe(.source))]
+    WriteFile { path: String, source: io::Error },
     #[error("missing capability {0} to load BPF programs and attach uprobes: run as root")]
     MissingCapability(&'static str),
     #[error("{0}")]

@@ -2,7 +2,7 @@
 //! events, losses, ticks); the engine takes its own typed [`engine::Input`]. `watch` and
 //! `analyze` both go through [`Detector`], so the same events give the same findings.
 
-use crate::engine::{self, Config, Engine, Finding};
+use crate::engine::{self, Config, Engine, Finding, Observer};
 use crate::event::{self, LossKind};
 
 /// The engine, fed from a source. See the module documentation.
@@ -36,6 +36,16 @@ impl Detector {
     /// decoder's sequence reports (gaps, discontinuities, late changes) are what the engine
     /// finds for itself from each P's `seq`, and passing them too would count them twice.
     pub fn input(&mut self, input: event::Input, out: &mut Vec<Finding>) {
+        self.input_observed(input, out, &mut engine::Unobserved);
+    }
+
+    /// Like [`Detector::input`], showing `obs` every step of the engine's model.
+    pub fn input_observed<O: Observer + ?Sized>(
+        &mut self,
+        input: event::Input,
+        out: &mut Vec<Finding>,
+        obs: &mut O,
+    ) {
         let fed = match input {
             event::Input::Event(e) if e.read_error => {
                 self.read_errors += 1;
@@ -65,7 +75,7 @@ impl Detector {
                 model: Box::new(s.model),
             },
         };
-        self.engine.feed_into(fed, out);
+        self.engine.feed_observed(fed, out, obs);
     }
 
     /// The process's whole scheduler state, read from its memory (see [`engine::Snapshot`]):
@@ -79,5 +89,14 @@ impl Detector {
     /// end, or when a live run stopped).
     pub fn finish(&mut self, end_ns: Option<u64>) -> Vec<Finding> {
         self.engine.finish(end_ns)
+    }
+
+    /// Like [`Detector::finish`], showing `obs` the last steps.
+    pub fn finish_observed<O: Observer + ?Sized>(
+        &mut self,
+        end_ns: Option<u64>,
+        obs: &mut O,
+    ) -> Vec<Finding> {
+        self.engine.finish_observed(end_ns, obs)
     }
 }

@@ -10,6 +10,7 @@
 //!   the same way by every source.
 //! * [`feed`]: a source's stream into the engine, the same way for every source.
 //! * [`sink`]: findings and the summary, as text for a person or JSON lines.
+//! * [`export`]: the engine's steps and findings drawn as a timeline (Perfetto, Chrome JSON).
 //! * [`tracefile`]: the trace file's writer and reader.
 //! * [`flight`]: `watch --flight`, the last seconds kept in memory and written as a trace
 //!   file when a finding fires.
@@ -27,6 +28,7 @@ pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod feed;
 pub mod flight;
 pub mod logging;

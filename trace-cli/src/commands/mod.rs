@@ -1,6 +1,7 @@
 //! One module per subcommand: each wires one source to its output.
 
 mod analyze;
+pub mod export;
 pub mod inspect;
 mod probes;
 mod record;
@@ -18,5 +19,6 @@ pub fn run(cli: Cli) -> Result<u8, Error> {
         Command::Analyze(args) => analyze::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Export(args) => export::run(&args),
     }
 }

@@ -45,8 +45,12 @@ pub fn run(args: &RecordArgs) -> Result<u8, Error> {
         status: StatusLine::new(),
         drops: 0,
     };
-    rec.file
-        .header(&live, format!("trace-cli {}", env!("CARGO_PKG_VERSION")))?;
+    let start = recording::start_state(&live);
+    rec.file.header(
+        &live,
+        format!("trace-cli {}", env!("CARGO_PKG_VERSION")),
+        start.as_ref(),
+    )?;
     let info = live.info.clone();
     let sites = live.sites;
     let end = live.run(args.duration, &mut rec);

@@ -5,11 +5,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::cli::TargetArgs;
+use crate::decode::SeqBase;
+use crate::engine::{Config, Engine, Input, Snapshot};
 use crate::error::Error;
 use crate::event::{BpfCounters, Event};
+use crate::snapshot::{Memory, goro, process::Process};
 use crate::source::live::{self, Live, Program, RunEnd};
 use crate::source::target::{self, Resolved, TargetSpec};
-use crate::tracefile::{End, Header, PLAIN_FORMAT_VERSION, Writer};
+use crate::tracefile::{End, FORMAT_VERSION, Header, PLAIN_FORMAT_VERSION, State, Writer};
 
 /// A chunk (with the counters before it) at least this often, so a run killed at any moment
 /// loses at most about this much of its file.
@@ -79,10 +82,26 @@ impl<'a> Recording<'a> {
         }
     }
 
-    /// The header: what was attached to, and `writer` naming what wrote the file.
-    pub fn header(&mut self, live: &Live, writer: String) -> Result<(), Error> {
-        let header = header(live, writer);
-        self.writer.header(&header).map_err(|e| self.err(e))
+    /// The header: what was attached to, and `writer` naming what wrote the file. With the
+    /// state read at attach (`--pid`, see [`start_state`]), a state record follows it (format
+    /// 2), so `analyze` starts from what the live run started from: a process already hung
+    /// is explained from its recording as it was live.
+    pub fn header(
+        &mut self,
+        live: &Live,
+        writer: String,
+        start: Option<&Snapshot>,
+    ) -> Result<(), Error> {
+        let mut header = header(live, writer);
+        let state = start.map(|s| state_record(s, live.info.pid.unwrap_or(0)));
+        if state.is_some() {
+            header.format_version = FORMAT_VERSION;
+        }
+        self.writer.header(&header).map_err(|e| self.err(e))?;
+        match state {
+            Some(state) => self.writer.state(&state).map_err(|e| self.err(e)),
+            None => Ok(()),
+        }
     }
 
     pub fn event(&mut self, ev: &Event) -> Result<(), Error> {
@@ -114,5 +133,53 @@ impl<'a> Recording<'a> {
                 })
             })
             .map_err(|e| self.err(e))
+    }
+}
+
+/// The scheduler state of a process attached by `--pid`, read from its goro state table
+/// right after the probes are attached (a change the read misses then arrives as an event,
+/// and the P changes it already holds are older by `seq`). `None`, with a note on stderr,
+/// for a spawned command or a binary (nothing ran before the probes) and when the table
+/// cannot be read: the run goes on from events alone.
+pub fn start_state(live: &Live) -> Option<Snapshot> {
+    let pid = live.info.pid.filter(|_| live.info.mode == "pid")?;
+    let read = Process::open(pid).and_then(|mut proc| {
+        let addr = proc.table_addr();
+        goro::read_table(&mut proc as &mut dyn Memory, addr)
+    });
+    match read {
+        Ok(read) => Some(goro::to_snapshot(&read, goro::monotonic_now())),
+        Err(e) => {
+            eprintln!(
+                "trace-cli: note: the process's scheduler state could not be read ({e}); \
+                 what was true before the probes were attached is unknown"
+            );
+            None
+        }
+    }
+}
+
+/// A state record standing for `snap`: the model an engine builds from it, and each P's
+/// last change as the baseline of the ordering checks.
+fn state_record(snap: &Snapshot, pid: u32) -> State {
+    let mut engine = Engine::new(Config::default());
+    engine.feed(Input::Snapshot(Box::new(snap.clone())));
+    State {
+        ts_ns: snap.now_ns,
+        counters: BpfCounters::default(),
+        sequence: snap
+            .ps
+            .iter()
+            .filter_map(|p| {
+                Some(SeqBase {
+                    pid,
+                    p: p.id,
+                    seq: p.seq?,
+                    status: p.status.into(),
+                })
+            })
+            .collect(),
+        model: engine.saved_model(),
+        events_before: 0,
     }
 }

@@ -10,7 +10,6 @@
 
 use crate::cli::WatchArgs;
 use crate::engine::Finding;
-use crate::engine::Snapshot;
 use crate::error::{EXIT_FINDING, EXIT_OK, Error};
 use crate::event::{BpfCounters, Event, Input};
 use crate::feed::Detector;
@@ -18,7 +17,6 @@ use crate::flight::{DEFAULT_MAX_BYTES, FlightRecorder};
 use crate::report::LossReport;
 use crate::sink::live::{self, LiveView};
 use crate::sink::{self, LiveTick, RunReport, Sink};
-use crate::snapshot::{Memory, goro, process::Process};
 use crate::source::live::{EndReason, LiveHandler};
 use crate::source::target::{self, TargetSpec};
 
@@ -112,19 +110,15 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
     }
     let mut view = live_view(args, &mut resolved)?;
     let live = recording::attach(resolved, args.ring_size, args.record.as_deref())?;
+    let start = recording::start_state(&live);
     if let Some(r) = &mut recording {
         r.header(
             &live,
             format!("trace-cli {} (watch)", env!("CARGO_PKG_VERSION")),
+            start.as_ref(),
         )?;
     }
     let info = live.info.clone();
-    // Read after the probes are attached: a change the read misses is then an event, and
-    // the P status events it already holds are older (by `seq`) and ignored.
-    let start = match live.info.pid {
-        Some(pid) if info.mode == "pid" => start_state(pid),
-        _ => None,
-    };
     let flight = args.flight.flight.map(|window| {
         FlightRecorder::new(
             u64::try_from(window.as_nanos()).unwrap_or(u64::MAX),
@@ -206,25 +200,6 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
     } else {
         EXIT_OK
     })
-}
-
-/// The scheduler state of process `pid` as of now, from its goro state table; `None` (with
-/// a note on stderr) if it cannot be read: the run goes on from events alone.
-fn start_state(pid: u32) -> Option<Snapshot> {
-    let read = Process::open(pid).and_then(|mut proc| {
-        let addr = proc.table_addr();
-        goro::read_table(&mut proc as &mut dyn Memory, addr)
-    });
-    match read {
-        Ok(read) => Some(goro::to_snapshot(&read, goro::monotonic_now())),
-        Err(e) => {
-            eprintln!(
-                "trace-cli: note: the process's scheduler state could not be read ({e}); \
-                 what was true before the probes were attached is unknown"
-            );
-            None
-        }
-    }
 }
 
 /// The live view, when stdout is a terminal and no line form was asked for; it takes the

@@ -219,9 +219,13 @@ pub struct Applied {
     pub seq_gap: u64,
     /// A `p_status` older than one already applied for its P (arrived too late).
     pub stale: bool,
+    /// Fired by a thread of an earlier runtime of the process: not applied.
+    pub earlier_runtime: bool,
     /// A stop-the-world finished waiting: its id, reason and time to stop.
     pub stopped: Option<(u64, Option<StwReason>, u64)>,
     pub stw_begun: bool,
+    /// The event as applied (its arrival number and actor M resolved), for observers.
+    pub event: Option<Recorded>,
 }
 
 /// See the module documentation. Serializable whole: a flight recording starts with the
@@ -242,6 +246,13 @@ pub struct Model {
     /// Bumped by every loss.
     pub loss_epoch: u64,
     next_seq: u64,
+    /// Threads that fired events since this runtime started (removed when their M exits).
+    #[serde(default)]
+    tids: IdMap<u32, ()>,
+    /// Threads of earlier runtimes of the process (see [`Model::apply`]): their events are
+    /// not this runtime's.
+    #[serde(default)]
+    earlier_tids: IdMap<u32, ()>,
 }
 
 impl Model {
@@ -314,13 +325,48 @@ impl Model {
         if let EventKind::ProcResize { old: 0, .. } = ev.kind {
             // A runtime starting (its P count goes up from 0): a fresh one in the same process
             // restarts P, M and stop-the-world ids and each P's `seq`. Nothing of the previous
-            // one carries over; only the loss epoch and the event numbering go on.
+            // one carries over; only the loss epoch and the event numbering go on. The threads
+            // seen so far, but the one starting it (the caller of `block_on`, M0 of both), are
+            // the earlier runtime's: one of its Ms can still be winding down (back from a call
+            // after its runtime shut down) and fire with ids that now name the new runtime's
+            // Ps and Ms.
+            // Threads seen before any runtime was (no P count, no P seen) are this one's
+            // starting up.
             let (next_seq, loss_epoch) = (self.next_seq, self.loss_epoch);
+            let mut earlier = std::mem::take(&mut self.earlier_tids);
+            if self.nprocs.is_some() || !self.ps.is_empty() {
+                earlier.extend(self.tids.drain());
+            }
+            earlier.remove(&ev.tid);
             *self = Model {
                 next_seq,
                 loss_epoch,
+                earlier_tids: earlier,
                 ..Model::default()
             };
+        }
+        if self.earlier_tids.contains_key(&ev.tid) {
+            match ev.kind {
+                // A thread of this runtime given a tid an earlier one's exited thread had:
+                // an M announces itself before anything else.
+                EventKind::MStart { .. } => {
+                    self.earlier_tids.remove(&ev.tid);
+                }
+                EventKind::MExit { .. } => {
+                    self.earlier_tids.remove(&ev.tid);
+                    out.earlier_runtime = true;
+                    return out;
+                }
+                _ => {
+                    out.earlier_runtime = true;
+                    return out;
+                }
+            }
+        }
+        if let EventKind::MExit { .. } = ev.kind {
+            self.tids.remove(&ev.tid);
+        } else {
+            self.tids.insert(ev.tid, ());
         }
         // Learn which M runs on the firing thread from probes that name the current M.
         match ev.kind {
@@ -350,6 +396,7 @@ impl Model {
             actor: self.actor(ev),
             kind: ev.kind,
         };
+        out.event = Some(rec);
         let ts = ev.ts_ns;
         match ev.kind {
             EventKind::PStatus {
@@ -862,6 +909,7 @@ impl Model {
                 },
             );
             if let Some(tid) = m.tid.filter(|_| !m.exited) {
+                self.tids.insert(tid, ());
                 self.tid_to_m.insert(tid, m.id);
             }
         }

@@ -126,6 +126,9 @@ pub struct Summary {
     pub late: u64,
     /// `p_status` events older than one already applied for their P, ignored.
     pub stale: u64,
+    /// Events fired by threads of an earlier runtime of the process after a new one started
+    /// (an M winding down), ignored: their ids name the new runtime's Ps and Ms.
+    pub earlier_runtime: u64,
     pub findings: u64,
     pub stuck_p_in_stw: u64,
     pub slow_stw: u64,

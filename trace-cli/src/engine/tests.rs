@@ -31,10 +31,11 @@ fn tight() -> Config {
 fn world() -> Trace {
     let mut t = Trace::new();
     t.at(5 * MS);
+    // As the runtime does: M0 (M4 here) creates the Ps first; the other Ms start after.
+    t.ev(T4, EventKind::ProcResize { old: 0, new: 4 });
     for (m, tid) in [(1, T1), (2, T2), (4, T4)] {
         t.ev(tid, EventKind::MStart { m, tid });
     }
-    t.ev(T4, EventKind::ProcResize { old: 0, new: 4 });
     for p in 0..4 {
         t.ps(T4, p, PStatus::GcStop, 4, Reason::Init);
     }
@@ -1384,4 +1385,70 @@ fn a_fresh_runtime_in_the_same_process_starts_a_fresh_model() {
     let found = run(&mut e, &events, MS, shift * 2 + 5_000 * MS);
     assert!(found.is_empty(), "{:#?}", &found[..found.len().min(3)]);
     assert_eq!(e.summary().stale, 0);
+}
+
+/// A process that runs one runtime after another (each `block_on` a fresh runtime, ids and
+/// `seq` restarting): a thread of the earlier runtime that is still winding down — an M back
+/// from a call after its runtime shut down — fires a `p_status` after the next runtime has
+/// started. Its P id is one of the new runtime's; applied, it would move the new runtime's
+/// stuck P. The finding must be the one the new runtime alone gives.
+#[test]
+fn a_late_event_of_an_earlier_runtime_does_not_move_the_new_one() {
+    const OLD_M: u32 = 201;
+    let mut old = Trace::new();
+    old.at(MS);
+    old.ev(OLD_M, EventKind::MStart { m: 7, tid: OLD_M });
+    old.ev(T4, EventKind::ProcResize { old: 0, new: 4 });
+    for p in 0..4 {
+        old.ps(T4, p, PStatus::GcStop, 4, Reason::Init);
+        old.ps(T4, p, PStatus::Idle, 4, Reason::ProcresizeIdle);
+    }
+    old.ps(OLD_M, 2, PStatus::Running, 7, Reason::Acquire);
+    old.ps(OLD_M, 2, PStatus::Syscall, 7, Reason::SyscallEnter);
+    let new = race_38931();
+    assert!(old.now < new.events[0].ts_ns);
+    let alone = {
+        let mut e = Engine::new(config());
+        run(&mut e, &new.events, 10 * MS, new.now + 100 * MS)
+    };
+    assert_eq!(stuck(&alone).len(), 1);
+    // The old M returns from its call long after: P2 of *its* runtime, seq far beyond the
+    // new runtime's, stamped while the new runtime's stop waits for its own P2.
+    let mut events = old.events.clone();
+    events.extend(new.events.iter().copied());
+    let late_at = new.now - 500 * MS;
+    let late = Event {
+        ts_ns: late_at,
+        tid: OLD_M,
+        kind: EventKind::PStatus {
+            p: 2,
+            old: PStatus::Syscall,
+            new: PStatus::Running,
+            m: Some(7),
+            reason: Reason::SyscallExitFast,
+            seq: Some(4000),
+        },
+    };
+    let i = events.iter().position(|e| e.ts_ns > late_at).unwrap();
+    events.insert(i, late);
+    let mut e = Engine::new(config());
+    let found = run(&mut e, &events, 10 * MS, new.now + 100 * MS);
+    let key = |f: &Finding| {
+        (
+            f.p,
+            f.status,
+            f.cause,
+            f.confidence,
+            f.stw_id,
+            f.chain.len(),
+        )
+    };
+    assert_eq!(
+        stuck(&found).into_iter().map(key).collect::<Vec<_>>(),
+        stuck(&alone).into_iter().map(key).collect::<Vec<_>>(),
+        "{found:#?}"
+    );
+    let s = e.summary();
+    assert_eq!(s.earlier_runtime, 1, "counted, not applied: {s:?}");
+    assert_eq!(s.seq_gaps, 0, "{s:?}");
 }

@@ -318,3 +318,41 @@ pub fn site_bytes(pid: u32, exe: &Path) -> Vec<u8> {
         .map(|&off| read_exe_bytes(pid, exe, off, 1)[0])
         .collect()
 }
+
+/// `trace-cli watch ARGS` with no standard input.
+pub fn watch(args: &[&str]) -> Output {
+    Command::new(TRACE_CLI)
+        .arg("watch")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run trace-cli watch")
+}
+
+/// Runs the legacy scenario under watch until one run hangs (the race is probabilistic; three
+/// fresh runtimes per run make a clean run rare). Returns watch's output.
+pub fn legacy_hang(record: &Path) -> Output {
+    let bin = template_race();
+    for _ in 0..3 {
+        let out = watch(&[
+            "--json",
+            "--stw-timeout",
+            "200ms",
+            "--exit-on-finding",
+            "--record",
+            record.to_str().unwrap(),
+            "--",
+            bin.to_str().unwrap(),
+            "--legacy",
+            "--widen",
+            "--runtimes",
+            "3",
+        ]);
+        if out.status.code() == Some(0) {
+            eprintln!("every runtime won the race; again");
+            continue;
+        }
+        return out;
+    }
+    panic!("the legacy scenario did not hang in three runs of three runtimes");
+}
