@@ -231,8 +231,8 @@ pub fn parse_window(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A size in bytes, at least 1 MiB, with an optional K/M/G (binary) suffix.
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
+/// A size in bytes with an optional K/M/G (binary) suffix (`16M`, `1GiB`, `4096`).
+fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let t = t
         .strip_suffix("iB")
@@ -244,35 +244,24 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
         _ => (t, 1),
     };
-    let v = num
-        .parse::<u64>()
+    num.parse::<u64>()
         .ok()
         .and_then(|v| v.checked_mul(mult))
-        .ok_or_else(|| format!("{s:?} is not a size in bytes (e.g. 16M, 1G)"))?;
+        .ok_or_else(|| format!("{s:?} is not a size in bytes (e.g. 16M, 1G)"))
+}
+
+/// A size in bytes (as [`parse_size`]), at least 1 MiB.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let v = parse_size(s)?;
     if v < crate::flight::MIN_MAX_BYTES {
         return Err(format!("{s:?}: at least 1M"));
     }
     Ok(v)
 }
 
-/// A power of two between 4 KiB and 1 GiB, with an optional K/M/G (binary) suffix.
+/// A power of two between 4 KiB and 1 GiB (as [`parse_size`]).
 pub fn parse_ring_size(s: &str) -> Result<u32, String> {
-    let t = s.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
-        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
-        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
-        _ => (t, 1),
-    };
-    let v = num
-        .parse::<u64>()
-        .ok()
-        .and_then(|v| v.checked_mul(mult))
-        .ok_or_else(|| format!("{s:?} is not a size in bytes"))?;
+    let v = parse_size(s)?;
     if !v.is_power_of_two() || !(4096..=1 << 30).contains(&v) {
         return Err(format!(
             "{s:?}: the ring size must be a power of two between 4K and 1G"
