@@ -21,11 +21,21 @@ use std::time::{Duration, Instant};
 
 use goro::chan::{self, Sender};
 
-struct Opts {
-    duration: Duration,
-    procs: usize,
-    clients: usize,
-    workers: usize,
+pub struct Opts {
+    pub duration: Duration,
+    pub procs: usize,
+    pub clients: usize,
+    pub workers: usize,
+}
+
+/// What a run did.
+pub struct Outcome {
+    pub requests: u64,
+    /// Answers that did not match their request (must be 0).
+    pub wrong: u64,
+    /// Channel operations, timer waits and blocking calls made.
+    pub ops: u64,
+    pub secs: f64,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -88,9 +98,6 @@ fn main() {
             std::process::exit(2);
         }
     };
-    // SAFETY: a NUL-terminated path literal; the descriptor is owned by this process until exit.
-    let devnull = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY) };
-    assert!(devnull >= 0, "open /dev/null");
     let rt = goro::Runtime::builder()
         .procs(o.procs)
         .build()
@@ -98,6 +105,26 @@ fn main() {
             eprintln!("server_mix: {e}");
             std::process::exit(2);
         });
+    let r = serve(&o, rt);
+    println!(
+        "server_mix: requests: {} in {:.2} s ({:.0} per ms, {:.0} ops per ms) procs={}",
+        r.requests,
+        r.secs,
+        r.requests as f64 / r.secs / 1e3,
+        r.ops as f64 / r.secs / 1e3,
+        o.procs
+    );
+    if r.wrong > 0 {
+        eprintln!("server_mix: {} wrong answers", r.wrong);
+        std::process::exit(1);
+    }
+}
+
+/// Runs the workload of `o` on `rt` for `o.duration`.
+pub fn serve(o: &Opts, rt: goro::Runtime) -> Outcome {
+    // SAFETY: a NUL-terminated path literal; the descriptor is owned by this process until exit.
+    let devnull = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY) };
+    assert!(devnull >= 0, "open /dev/null");
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let wrong = Arc::new(AtomicU64::new(0));
@@ -180,20 +207,10 @@ fn main() {
             }
         });
     }
-    let secs = started.elapsed().as_secs_f64();
-    let (n, bad, ops) = (
-        done.load(Ordering::Relaxed),
-        wrong.load(Ordering::Relaxed),
-        ops.load(Ordering::Relaxed),
-    );
-    println!(
-        "server_mix: requests: {n} in {secs:.2} s ({:.0} per ms, {:.0} ops per ms) procs={}",
-        n as f64 / secs / 1e3,
-        ops as f64 / secs / 1e3,
-        o.procs
-    );
-    if bad > 0 {
-        eprintln!("server_mix: {bad} wrong answers");
-        std::process::exit(1);
+    Outcome {
+        requests: done.load(Ordering::Relaxed),
+        wrong: wrong.load(Ordering::Relaxed),
+        ops: ops.load(Ordering::Relaxed),
+        secs: started.elapsed().as_secs_f64(),
     }
 }
