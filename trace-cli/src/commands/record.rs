@@ -45,7 +45,10 @@ pub fn run(args: &RecordArgs) -> Result<u8, Error> {
         status: StatusLine::new(),
         drops: 0,
     };
-    let start = recording::start_state(&live);
+    let start = recording::start_state(&live).unwrap_or_else(|note| {
+        eprintln!("{note}");
+        None
+    });
     rec.file.header(
         &live,
         format!("trace-cli {}", env!("CARGO_PKG_VERSION")),

@@ -138,24 +138,23 @@ impl<'a> Recording<'a> {
 
 /// The scheduler state of a process attached by `--pid`, read from its goro state table
 /// right after the probes are attached (a change the read misses then arrives as an event,
-/// and the P changes it already holds are older by `seq`). `None`, with a note on stderr,
-/// for a spawned command or a binary (nothing ran before the probes) and when the table
+/// and the P changes it already holds are older by `seq`). `None` for a spawned command or a
+/// binary (nothing ran before the probes); `Err` with a note for the user when the table
 /// cannot be read: the run goes on from events alone.
-pub fn start_state(live: &Live) -> Option<Snapshot> {
-    let pid = live.info.pid.filter(|_| live.info.mode == "pid")?;
+pub fn start_state(live: &Live) -> Result<Option<Snapshot>, String> {
+    let Some(pid) = live.info.pid.filter(|_| live.info.mode == "pid") else {
+        return Ok(None);
+    };
     let read = Process::open(pid).and_then(|mut proc| {
         let addr = proc.table_addr();
         goro::read_table(&mut proc as &mut dyn Memory, addr)
     });
     match read {
-        Ok(read) => Some(goro::to_snapshot(&read, goro::monotonic_now())),
-        Err(e) => {
-            eprintln!(
-                "trace-cli: note: the process's scheduler state could not be read ({e}); \
-                 what was true before the probes were attached is unknown"
-            );
-            None
-        }
+        Ok(read) => Ok(Some(goro::to_snapshot(&read, goro::monotonic_now()))),
+        Err(e) => Err(format!(
+            "trace-cli: note: the process's scheduler state could not be read ({e}); what was \
+             true before the probes were attached is unknown"
+        )),
     }
 }
 

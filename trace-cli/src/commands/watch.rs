@@ -110,7 +110,17 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
     }
     let mut view = live_view(args, &mut resolved)?;
     let live = recording::attach(resolved, args.ring_size, args.record.as_deref())?;
-    let start = recording::start_state(&live);
+    // A note for the user is printed at once, or, under the live view (which has the
+    // screen), after the view has given the terminal back.
+    let mut note = None;
+    let start = recording::start_state(&live).unwrap_or_else(|n| {
+        if view.is_some() {
+            note = Some(n);
+        } else {
+            eprintln!("{n}");
+        }
+        None
+    });
     if let Some(r) = &mut recording {
         r.header(
             &live,
@@ -195,6 +205,9 @@ pub fn run(args: &WatchArgs) -> Result<u8, Error> {
         flight: w.flight.as_ref().map(FlightRecorder::report),
     };
     w.sink.report(&report)?;
+    if let Some(n) = note {
+        eprintln!("{n}");
+    }
     Ok(if w.findings > 0 {
         EXIT_FINDING
     } else {
