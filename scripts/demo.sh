@@ -14,6 +14,8 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
+# On a fresh machine: clang and libbpf-dev for the BPF programs (nothing if present).
+bash scripts/deps.sh
 # Every binary and example: the scenario (an example of goro) and trace-cli (a binary).
 cargo build --release --workspace --examples --bins
 bin=target/release/examples/template_race
